@@ -1,0 +1,173 @@
+"""Benchmark rulecat on the real corpora and write the figures as JSON.
+
+    python bench/run.py [--corpora DIR] [--subset N] [--out FILE]
+
+Figures: build time per stage, catalog size, peak memory of the build, server start to
+first answer (a real stdio `rulecat serve`), CLI cold query, p50/p99 per tool over repeated
+in-process calls, and answer sizes. `--subset N` builds from the first N Sigma rule files
+only (CI runs that, so this script cannot rot). Targets on the full Sigma corpus, 2 cores:
+build <= 6 s, start to first answer <= 2 s, CLI cold query <= 0.5 s, tool p50 <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"
+CALLS = 200
+
+# (tool, arguments) pairs timed in-process; the same shapes the MCP tools take.
+QUERIES = [
+    ("get_technique_coverage", {"technique_id": "T1059.001"}),
+    ("get_technique_coverage", {"technique_id": "T1559.001"}),
+    ("top_indicators", {"technique_id": "T1059.001"}),
+    ("top_indicators", {"technique_id": "T1218.010"}),
+    ("find_rules_by_field", {"field": "Image", "value": "regsvr32"}),
+    ("find_rules_by_field", {"field": "TargetObject", "value": "\\Run"}),
+    ("get_rule", {"rule_id": "sigma:3b4b232a-af90-427c-a22f-30b0c0837b95"}),
+    ("catalog_info", {}),
+]
+
+
+def main() -> None:
+    args = _parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rulecat-bench-"))
+    try:
+        corpora = _subset(args.corpora, args.subset, work) if args.subset else args.corpora
+        catalog = work / "catalog.sqlite"
+        figures: dict[str, object] = {"corpora": str(corpora), "subset": args.subset}
+        figures["build"] = _build(corpora, catalog)
+        figures["catalog_bytes"] = catalog.stat().st_size
+        figures["cli_cold_query_s"] = _cli_cold(catalog)
+        figures["server_start_to_first_answer_s"] = _server_first_answer(catalog)
+        figures["tools"] = _tool_latency(catalog)
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(json.dumps(figures, indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpora", type=Path,
+                        default=Path(os.environ.get("RULECAT_CORPORA") or DEFAULT_CORPORA))
+    parser.add_argument("--subset", type=int, default=0, help="first N Sigma rule files only")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    return parser.parse_args()
+
+
+def _subset(corpora: Path, n: int, work: Path) -> Path:
+    """A corpora folder with the first `n` Sigma rule files and the ATT&CK data."""
+    from rulecat.index.readers import reader_for
+
+    sigma = corpora / "sigma"
+    reader = reader_for("sigma")
+    assert reader is not None
+    for path in reader.rule_files(sigma)[:n]:
+        target = work / "corpora" / "sigma" / path.relative_to(sigma)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    shutil.copytree(corpora / "attack", work / "corpora" / "attack",
+                    ignore=shutil.ignore_patterns("enterprise-attack", "*.md", "*.txt"))
+    return work / "corpora"
+
+
+def _build(corpora: Path, catalog: Path) -> dict[str, object]:
+    """Build in a child process, so its peak memory is the build's own."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from pathlib import Path\n"
+        "from rulecat.index.build import build_catalog, inputs_from_corpora\n"
+        "t = time.perf_counter()\n"
+        "r = build_catalog(inputs_from_corpora(Path(sys.argv[1])), Path(sys.argv[2]))\n"
+        "print(json.dumps({'seconds': round(time.perf_counter() - t, 3),\n"
+        "  'stages': r.stage_seconds, 'rules': r.rules_indexed, 'predicates': r.predicates,\n"
+        "  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(corpora), str(catalog)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def _rulecat() -> list[str]:
+    exe = Path(sys.executable).with_name("rulecat")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "rulecat.server.cli"]
+
+
+def _cli_cold(catalog: Path, runs: int = 5) -> float:
+    """Median wall time of `rulecat coverage T1559.001 --json` in a fresh process."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([*_rulecat(), "coverage", "T1559.001", "--json", "--catalog",
+                        str(catalog)], check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 3)
+
+
+def _server_first_answer(catalog: Path) -> float:
+    """Wall time from spawning `rulecat serve` (stdio) to the first tool answer."""
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=_rulecat()[0], args=[*_rulecat()[1:], "serve", "--catalog", str(catalog)],
+        env={**os.environ},
+    )
+
+    async def first_answer() -> float:
+        t = time.perf_counter()
+        async with Client(params) as client:
+            await client.call_tool("get_technique_coverage", {"technique_id": "T1559.001"})
+            return time.perf_counter() - t
+
+    return round(anyio.run(first_answer), 3)
+
+
+def _tool_latency(catalog: Path) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) and answer size (bytes) per query, over repeated in-process calls."""
+    from rulecat.index.answers import Filters
+    from rulecat.index.api import Catalog
+
+    cat = Catalog(catalog)
+    calls = {
+        "get_technique_coverage": lambda a: cat.get_technique_coverage(a["technique_id"]),
+        "top_indicators": lambda a: cat.top_indicators(a["technique_id"]),
+        "find_rules_by_field": lambda a: cat.find_rules_by_field(a["field"], a["value"],
+                                                                 filters=Filters()),
+        "get_rule": lambda a: cat.get_rule(a["rule_id"]),
+        "catalog_info": lambda a: cat.catalog_info(),
+    }
+    figures = {}
+    for tool, args in QUERIES:
+        try:
+            answer = calls[tool](args)
+        except Exception as exc:  # a subset may lack the technique or rule
+            figures[f"{tool} {json.dumps(args)}"] = {"error": str(exc)[:120]}
+            continue
+        times = []
+        for _ in range(CALLS):
+            t = time.perf_counter()
+            calls[tool](args)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        figures[f"{tool} {json.dumps(args)}"] = {
+            "p50_ms": round(times[len(times) // 2], 3),
+            "p99_ms": round(times[int(len(times) * 0.99) - 1], 3),
+            "answer_bytes": len(answer.model_dump_json()),
+        }
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""rulecat.index: build and read the rule catalog. Knows nothing of MCP."""

@@ -1,0 +1,215 @@
+"""The answers' shapes: pydantic models every MCP tool returns and every CLI `--json` prints.
+
+Field descriptions are written for the model reading them. Lists are paged: `total`,
+`returned`, and `next` (the exact arguments for the next page, or null).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Filters(BaseModel):
+    """Filters named the same in every tool."""
+
+    sources: list[str] | None = Field(None, description="Only these sources, e.g. ['sigma'].")
+    vendors: list[str] | None = Field(None, description="Only these vendors: sigma, elastic, splunk.")
+    include_deprecated: bool = Field(False, description="Also count deprecated rules.")
+
+
+class RuleRow(BaseModel):
+    id: str = Field(description="`<source>:<native id>`; pass it to get_rule.")
+    source: str
+    vendor: str
+    title: str
+    level: str | None = None
+    status: str | None = None
+    deprecated: bool = False
+    via: str | None = Field(
+        None, description="Why the rule is in a technique answer: exact, subtechnique, "
+        "revoked (tagged with an ID revoked in favour of it) or renamed (version map).")
+    url: str | None = None
+
+
+class EventRow(BaseModel):
+    provider: str = Field(description="e.g. Sysmon, Security, PowerShell.")
+    event_id: int
+    title: str
+    rules: int = Field(description="How many rules in the answer rely on this event.")
+
+
+class TechniqueInfo(BaseModel):
+    id: str
+    name: str | None
+    tactics: list[str] = Field(default_factory=list)
+    description: str = Field("", description="Excerpt of ATT&CK's description.")
+    attack_version: str
+    parent: str | None = None
+    subtechniques: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(
+        default_factory=list,
+        description="unknown_to_loaded_attack (kept, never dropped); deprecated; revoked; "
+        "revoked_by:<id>; renamed_in_v<N>:<id> / renamed_from:<id> (ATT&CK version map).")
+    url: str | None = None
+
+
+class VendorCount(BaseModel):
+    rules: int
+    via: dict[str, int] = Field(description="The same rules broken down by `via`.")
+
+
+class TechniqueCoverage(BaseModel):
+    technique: TechniqueInfo
+    filters: Filters
+    include_subtechniques: bool
+    counts: dict[str, VendorCount] = Field(description="Per vendor, every rule in the answer.")
+    events: list[EventRow] = Field(description="Log events the answer's rules rely on.")
+    rules: dict[str, list[RuleRow]] = Field(description="This page of rules, by vendor.")
+    total: int
+    returned: int
+    next: dict[str, Any] | None = Field(None, description="Arguments for the next page.")
+
+
+class FieldRow(BaseModel):
+    field: str = Field(description="Canonical field; path and name of one object collapse.")
+    merged: list[str] = Field(description="Canonical fields counted in this row.")
+    rules: int = Field(description="Rules with a detect test on this field.")
+    how: dict[str, int] = Field(description="operator -> rules using it on this field.")
+    samples: list[str] = Field(description="Most common values tested (as normalized).")
+    vendor_fields: list[str] = Field(description="Spellings seen, as `vendor:field`.")
+
+
+class IndicatorRow(BaseModel):
+    field: str | None = Field(description="Canonical field; null for field-less keywords.")
+    operator: str
+    value: str = Field(description="Normalized (case-folded where the vendor ignores case).")
+    rules: int = Field(description="Rules under the technique with this test.")
+    corpus_reach: int = Field(description="Non-deprecated rules in the whole catalog with it.")
+    specific_to_technique: bool = Field(
+        description="True when every rule in the catalog that tests this is under the technique.")
+    spellings: list[str] = Field(description="How rules wrote it, merged into this indicator.")
+
+
+class TopIndicators(BaseModel):
+    technique: TechniqueInfo
+    filters: Filters
+    include_subtechniques: bool
+    rules_considered: int
+    fields: list[FieldRow]
+    indicators: list[IndicatorRow] = Field(description="Detect tests, most common first.")
+    exclusions: list[IndicatorRow] = Field(description="Exclude tests (filters), separately.")
+    limit: int
+
+
+class PredicateRow(BaseModel):
+    vendor_field: str | None
+    field: str | None
+    operator: str
+    value: str
+    polarity: str
+    selection: str | None = None
+    transforms: list[str] = Field(default_factory=list)
+    case_sensitive: bool = False
+    indicator: str | None = Field(
+        None, description="`field operator value` used for counting, when it differs.")
+    corpus_reach: int | None = None
+
+
+class FieldMatch(RuleRow):
+    predicates: list[PredicateRow] = Field(description="The rule's tests that matched.")
+
+
+class RulesByField(BaseModel):
+    field: str = Field(description="The canonical field the input resolved to.")
+    fields_matched: list[str] = Field(description="Canonical fields searched (path + name).")
+    aliases: list[str] = Field(description="Vendor spellings matched, as `vendor:field`.")
+    value: str | None
+    operator: str | None
+    polarity: str | None
+    exact: bool
+    technique: str | None
+    filters: Filters
+    rules: list[FieldMatch]
+    total: int
+    returned: int
+    next: dict[str, Any] | None = None
+
+
+class TechniqueRef(BaseModel):
+    id: str
+    name: str | None
+    known: bool = Field(description="In the loaded ATT&CK version.")
+
+
+class RuleEvent(BaseModel):
+    provider: str
+    event_id: int
+    title: str
+    origin: str = Field(description="logsource, predicate or data_source.")
+
+
+class RuleDetail(BaseModel):
+    rule: RuleRow
+    description: str
+    author: str | None
+    license: str | None
+    date: str | None
+    modified: str | None
+    language: str | None
+    rule_type: str | None
+    path: str
+    tags: list[str]
+    techniques: list[TechniqueRef]
+    tactics: list[str]
+    logsource: dict[str, str] | None
+    references: list[str]
+    falsepositives: list[str]
+    related_rules: list[str]
+    events: list[RuleEvent]
+    parsed: bool
+    unparsed_reason: str | None
+    detection: list[PredicateRow]
+    exclusions: list[PredicateRow]
+    raw: str | None = Field(None, description="The rule text, only when asked (include_raw).")
+
+
+class SourceInfo(BaseModel):
+    name: str
+    vendor: str
+    root: str
+    files: int
+    rules: int
+    deprecated: int
+
+
+class ReportSummary(BaseModel):
+    seconds: float
+    files_seen: int
+    files_skipped: int
+    files_read: int
+    files_rejected: int
+    rejections: list[str] = Field(description="`path:line: reason`, first 20.")
+    rejections_total: int
+    unparsed_rules: int
+    unknown_techniques: list[str]
+    unmapped_fields: list[str] = Field(description="Most used unmapped `vendor:field`, top 10.")
+    unmapped_fields_total: int
+    aliases_derived: int
+    aliases_hand_added: int
+    adds_up: bool
+
+
+class CatalogInfo(BaseModel):
+    catalog: str
+    build_id: str
+    built_at: str
+    attack_version: str
+    sources: list[SourceInfo]
+    rules: int
+    predicates: int
+    indicators: int
+    techniques_covered: int
+    events_used: int
+    report: ReportSummary

@@ -1,0 +1,341 @@
+"""Sigma reader: rule files to `RuleRecord`s, one file at a time.
+
+Each file goes through the strict C safe YAML loader (duplicate keys rejected), then each
+document through pySigma's `SigmaRule.from_dict` / `SigmaCorrelationRule.from_dict`. Sigma
+rule collections are honoured within a file: `action: global` sets a template merged into
+every following document (the document's own keys win), `action: reset` drops it and
+`action: repeat` re-uses the previous document with the new keys laid over it.
+
+Nothing here raises for bad content. A file or document that cannot be read becomes a
+`Rejection` (path relative to the source root, the line when known, and why); a rule whose
+detection cannot be turned into predicates is kept, with `parsed=False` and the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.correlations import SigmaCorrelationRule
+from sigma.rule import SigmaRule
+from sigma.rule.base import SigmaRuleBase
+
+from ..models import LogSource, Rejection, RuleRecord
+from ..parsers.sigma_detection import extract_predicates
+from .yamlsafe import DuplicateKeyError, YamlDocument, error_line, load_yaml_document_list
+
+# SigmaHQ's rule folders; any top-level folder whose name starts with "rules" is read.
+SIGMA_RULE_FOLDERS: tuple[str, ...] = (
+    "rules",
+    "rules-threat-hunting",
+    "rules-emerging-threats",
+    "rules-placeholder",
+    "rules-compliance",
+)
+RULE_FOLDER_PREFIX = "rules"
+RULE_SUFFIXES = (".yml", ".yaml")
+SIGMAHQ_URL = "https://github.com/SigmaHQ/sigma/blob/master/"
+
+_TECHNIQUE = re.compile(r"t\d{4}(?:\.\d{3})?", re.IGNORECASE)
+_TECHNIQUE_LIKE = re.compile(r"t\d", re.IGNORECASE)  # shaped like a technique ID
+_TACTIC = re.compile(r"[a-z]+(?:-[a-z]+)*", re.IGNORECASE)
+_DOC_MARKER = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)", re.MULTILINE)
+
+
+def sigma_rule_files(root: Path) -> list[Path]:
+    """Every `*.yml` / `*.yaml` under `root`'s `rules*` folders, sorted.
+
+    A root without any `rules*` folder (a user's own flat rule folder) is read whole.
+    Hidden folders (`.git`, `.github`) are skipped.
+    """
+    root = Path(root)
+    folders = sorted(
+        p for p in root.iterdir() if p.is_dir() and p.name.startswith(RULE_FOLDER_PREFIX)
+    ) if root.is_dir() else []
+    if not folders and root.is_dir():
+        folders = [root]
+    files: list[Path] = []
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            files.extend(
+                Path(dirpath, name) for name in filenames if name.endswith(RULE_SUFFIXES)
+            )
+    return sorted(files)
+
+
+def read_sigma_file(
+    source: str, root: Path, path: Path
+) -> tuple[list[RuleRecord], list[Rejection]]:
+    """The rules in one Sigma file and the documents that could not be read."""
+    rel = _relative(root, path)
+    rules: list[RuleRecord] = []
+    rejections: list[Rejection] = []
+
+    def reject(reason: str, line: int | None = None) -> None:
+        rejections.append(Rejection(source=source, path=rel, line=line, reason=reason))
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reject(f"cannot read file: {exc.strerror or exc}")
+        return rules, rejections
+    if b"\x00" in data:
+        reject("binary file (contains NUL bytes), not YAML text")
+        return rules, rejections
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        reject(f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}", line)
+        return rules, rejections
+    try:
+        docs = load_yaml_document_list(text)
+    except DuplicateKeyError as exc:
+        reject(
+            f"duplicate key {exc.key!r} on line {exc.line} (first on line {exc.first_line})",
+            exc.line,
+        )
+        return rules, rejections
+    except yaml.YAMLError as exc:
+        reject(f"malformed YAML: {_yaml_problem(exc)}", error_line(exc))
+        return rules, rejections
+
+    present = [(n, doc) for n, doc in enumerate(docs, 1) if doc.data is not None]
+    if not present:
+        reject("empty file: no YAML document")
+        return rules, rejections
+    multi = len(present) > 1
+    raws = _document_texts(text, docs) if multi else {}
+
+    template: dict[str, Any] = {}
+    template_raw = ""
+    previous: dict[str, Any] = {}
+    previous_raw = ""
+    names: dict[str, str] = {}  # rule name -> native id, for correlation references
+    used_ids: set[str] = set()
+    correlations: list[tuple[RuleRecord, list[str]]] = []
+
+    for n, doc in present:
+        label = f"document {n}: " if multi else ""
+        raw = raws.get(n, "") if multi else text
+        body = doc.data
+        if not isinstance(body, dict):
+            reject(f"{label}not a mapping (found a YAML {_kind(body)})", doc.line)
+            continue
+        action = body.get("action")
+        if action == "global":
+            template = {k: v for k, v in body.items() if k != "action"}
+            template_raw = raw
+            previous, previous_raw = template, raw
+            continue
+        if action == "reset":
+            template, template_raw = {}, ""
+            continue
+        if action == "repeat":
+            body = _merged(previous, {k: v for k, v in body.items() if k != "action"})
+            raw = _join(previous_raw, raw)
+        elif action is not None:
+            reject(f"{label}unknown Sigma collection action {action!r}", doc.line)
+            continue
+        elif template and "correlation" not in body and "filter" not in body:
+            body = _merged(template, body)
+            raw = _join(template_raw, raw)
+        previous, previous_raw = body, raw
+
+        if "filter" in body and "correlation" not in body:
+            reject(f"{label}Sigma meta filter (`filter:`), not a rule: not indexed", doc.line)
+            continue
+        if "detection" not in body and "correlation" not in body:
+            reject(f"{label}no `detection` section: not a Sigma rule", doc.line)
+            continue
+        record, references, error = _record(source, rel, n, body, raw)
+        if error is not None or record is None:
+            reject(f"{label}{error}", doc.line)
+            continue
+        if record.native_id in used_ids:  # e.g. an `id` in an `action: global` template
+            record.native_id = f"{record.native_id}#{n}"
+        used_ids.add(record.native_id)
+        rules.append(record)
+        name = body.get("name")
+        if isinstance(name, str):
+            names[name] = record.native_id
+        if references is not None:
+            correlations.append((record, references))
+
+    for record, references in correlations:  # names of rules in the same file -> their ids
+        record.related_rules = _unique(names.get(ref, ref) for ref in references)
+    if not rules and not rejections:
+        reject("no rule in file: only Sigma collection actions")
+    return rules, rejections
+
+
+# The reader protocol of rulecat.index.readers.
+rule_files = sigma_rule_files
+read_file = read_sigma_file
+
+
+def _record(
+    source: str, rel: str, n: int, body: dict[str, Any], raw: str
+) -> tuple[RuleRecord | None, list[str] | None, str | None]:
+    """(record, correlation references or None, error) for one Sigma document."""
+    is_correlation = "correlation" in body
+    try:
+        if is_correlation:
+            parsed: SigmaRuleBase = SigmaCorrelationRule.from_dict(body, collect_errors=True)
+        else:
+            parsed = SigmaRule.from_dict(body, collect_errors=True)
+    except Exception as exc:  # pySigma raises a few errors even when collecting them
+        return None, None, f"pySigma: {_message(exc)}"
+    if parsed.errors:
+        return None, None, "pySigma: " + "; ".join(_message(e) for e in parsed.errors)
+    try:
+        return _build(source, rel, n, parsed, raw)
+    except Exception as exc:  # metadata pySigma let through but the record refuses
+        return None, None, f"unreadable rule metadata: {_message(exc)}"
+
+
+def _build(
+    source: str, rel: str, n: int, parsed: SigmaRuleBase, raw: str
+) -> tuple[RuleRecord, list[str] | None, None]:
+    """The record for a rule pySigma accepted (and a correlation's references)."""
+    is_correlation = isinstance(parsed, SigmaCorrelationRule)
+    native_id = str(parsed.id) if parsed.id is not None else f"path:{rel}#{n}"
+    tags = [str(t) for t in parsed.tags]
+    techniques, tactics, malformed = _attack_tags(tags)
+    status = str(parsed.status) if parsed.status is not None else None
+    record = RuleRecord(
+        source=source,
+        vendor="sigma",
+        native_id=native_id,
+        title=parsed.title or "",
+        description=parsed.description or "",
+        status=status,
+        level=str(parsed.level) if parsed.level is not None else None,
+        deprecated=status == "deprecated",
+        author=parsed.author,
+        license=parsed.license,
+        date=parsed.date.isoformat() if parsed.date else None,
+        modified=parsed.modified.isoformat() if parsed.modified else None,
+        references=[str(r) for r in parsed.references],
+        falsepositives=[str(f) for f in parsed.falsepositives],
+        tags=tags,
+        techniques=techniques,
+        tactics=tactics,
+        malformed_tags=malformed,
+        language="sigma",
+        rule_type="correlation" if is_correlation else "detection",
+        path=rel,
+        url=SIGMAHQ_URL + rel if source == "sigma" else None,
+        raw=raw,
+    )
+    if isinstance(parsed, SigmaCorrelationRule):
+        references = [str(r.reference) for r in parsed.rules or []]
+        condition = parsed.condition
+        if hasattr(condition, "get_referenced_rules"):  # extended temporal condition
+            references += [str(r) for r in condition.get_referenced_rules()]
+        return record, _unique(references), None
+
+    assert isinstance(parsed, SigmaRule)
+    ls = parsed.logsource
+    record.logsource = LogSource(product=ls.product, category=ls.category, service=ls.service)
+    try:
+        record.predicates = extract_predicates(parsed)
+    except Exception as exc:  # the rule stays, searchable by its text
+        record.parsed = False
+        record.unparsed_reason = f"{type(exc).__name__}: {_message(exc)}"
+    return record, None, None
+
+
+def _attack_tags(tags: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(techniques, tactics, malformed technique tags) from a rule's tags."""
+    techniques: list[str] = []
+    tactics: list[str] = []
+    malformed: list[str] = []
+    for tag in tags:
+        namespace, _, name = tag.partition(".")
+        if namespace.lower() != "attack" or not name:
+            continue
+        if _TECHNIQUE.fullmatch(name):
+            techniques.append(name.upper())
+        elif _TECHNIQUE_LIKE.match(name):
+            malformed.append(tag)
+        elif _TACTIC.fullmatch(name):  # group (g0001), software (s0001), ds0001 fall through
+            tactics.append(name.lower())
+    return _unique(techniques), _unique(tactics), _unique(malformed)
+
+
+def _merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: `base` with `overlay` laid over it, nested mappings merged."""
+    result = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _document_texts(text: str, docs: list[YamlDocument]) -> dict[int, str]:
+    """Text of each document (1-based number -> text), cut at the `---` / `...` markers."""
+    lines = text.splitlines(keepends=True)
+    starts: list[int] = [0]  # 0-based line where each segment starts
+    for match in _DOC_MARKER.finditer(text):
+        starts.append(text.count("\n", 0, match.start()))
+    starts = sorted(set(starts))
+    texts: dict[int, str] = {}
+    for n, doc in enumerate(docs, 1):
+        if doc.data is None:
+            continue
+        first = doc.line - 1
+        begin = max(s for s in starts if s <= first)
+        after = [s for s in starts if s > first]
+        end = after[0] if after else len(lines)
+        segment = lines[begin:end]
+        if segment and segment[0].rstrip() in ("---", "...") and begin < first:
+            segment = segment[1:]
+        texts[n] = "".join(segment)
+    return texts
+
+
+def _join(first: str, second: str) -> str:
+    if not first:
+        return second
+    return first if not second else first.rstrip("\n") + "\n---\n" + second
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        context = f"{context} (from line {context_mark.line + 1})"
+    if problem:
+        return f"{context}, {problem}" if context else str(problem)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _message(exc: BaseException) -> str:
+    """An exception's message without pySigma's location suffix."""
+    return str(exc) or type(exc).__name__
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _unique(values: Any) -> list[str]:
+    return list(dict.fromkeys(values))

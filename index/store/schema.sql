@@ -1,0 +1,138 @@
+-- The rulecat catalog: one SQLite file, written once per build, then only read.
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE sources (
+    name    TEXT PRIMARY KEY,
+    vendor  TEXT NOT NULL,
+    root    TEXT NOT NULL,
+    files   INTEGER NOT NULL,
+    rules   INTEGER NOT NULL
+);
+
+CREATE TABLE rules (
+    rowid           INTEGER PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,          -- <source>:<native id>
+    source          TEXT NOT NULL REFERENCES sources(name),
+    vendor          TEXT NOT NULL,
+    native_id       TEXT NOT NULL,
+    title           TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    status          TEXT,
+    level           TEXT,
+    level_rank      INTEGER NOT NULL,              -- critical 0 ... informational 4, none 5
+    deprecated      INTEGER NOT NULL,
+    author          TEXT,
+    license         TEXT,
+    date            TEXT,
+    modified        TEXT,
+    language        TEXT,
+    rule_type       TEXT,
+    path            TEXT NOT NULL,
+    url             TEXT,
+    parsed          INTEGER NOT NULL,
+    unparsed_reason TEXT,
+    doc             TEXT NOT NULL,                 -- JSON: tags, references, logsource, ...
+    raw             TEXT NOT NULL
+);
+CREATE INDEX rules_native ON rules(native_id);
+
+CREATE TABLE predicates (
+    rule           INTEGER NOT NULL REFERENCES rules(rowid),
+    seq            INTEGER NOT NULL,
+    vendor_field   TEXT,
+    field          TEXT,
+    family         TEXT,
+    operator       TEXT NOT NULL,
+    value          TEXT NOT NULL,
+    polarity       TEXT NOT NULL,
+    selection      TEXT,
+    transforms     TEXT NOT NULL,                  -- JSON list
+    case_sensitive INTEGER NOT NULL,
+    ind_field      TEXT,
+    ind_operator   TEXT NOT NULL,
+    ind_value      TEXT NOT NULL,
+    PRIMARY KEY (rule, seq)
+) WITHOUT ROWID;
+CREATE INDEX predicates_family ON predicates(family, polarity);
+CREATE INDEX predicates_indicator ON predicates(ind_field, ind_operator, ind_value);
+
+-- Corpus reach: distinct non-deprecated rules, all sources, with a detect predicate on it.
+CREATE TABLE indicators (
+    ind_field    TEXT,
+    ind_operator TEXT NOT NULL,
+    ind_value    TEXT NOT NULL,
+    reach        INTEGER NOT NULL,
+    PRIMARY KEY (ind_field, ind_operator, ind_value)
+);
+
+CREATE TABLE tactics (
+    id        TEXT PRIMARY KEY,
+    shortname TEXT NOT NULL UNIQUE,
+    name      TEXT NOT NULL,
+    ord       INTEGER NOT NULL
+);
+
+CREATE TABLE techniques (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    tactics     TEXT NOT NULL,                     -- JSON list of shortnames
+    platforms   TEXT NOT NULL,                     -- JSON list
+    parent      TEXT,
+    deprecated  INTEGER NOT NULL,
+    revoked_by  TEXT,
+    url         TEXT,
+    known       INTEGER NOT NULL,                  -- in the loaded ATT&CK version
+    flags       TEXT NOT NULL                      -- JSON list, see attack/matching.py
+);
+CREATE INDEX techniques_parent ON techniques(parent);
+
+-- Technique IDs exactly as rules are tagged (after case normalisation).
+CREATE TABLE rule_techniques (
+    rule      INTEGER NOT NULL REFERENCES rules(rowid),
+    technique TEXT NOT NULL,
+    known     INTEGER NOT NULL,                    -- in the loaded ATT&CK version
+    PRIMARY KEY (rule, technique)
+) WITHOUT ROWID;
+
+-- Every technique answer a rule belongs to, and why (DESIGN.md "Techniques").
+CREATE TABLE technique_rules (
+    technique TEXT NOT NULL,
+    rule      INTEGER NOT NULL REFERENCES rules(rowid),
+    via       TEXT NOT NULL,
+    tagged    TEXT NOT NULL,
+    rollup    INTEGER NOT NULL,                    -- reached through a sub-technique's parent
+    PRIMARY KEY (technique, rule, rollup)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    provider TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    title    TEXT NOT NULL,
+    PRIMARY KEY (provider, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE rule_events (
+    rule     INTEGER NOT NULL REFERENCES rules(rowid),
+    provider TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    origin   TEXT NOT NULL,
+    PRIMARY KEY (rule, provider, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE field_aliases (
+    field        TEXT NOT NULL,
+    vendor       TEXT NOT NULL,
+    vendor_field TEXT NOT NULL,
+    PRIMARY KEY (field, vendor, vendor_field)
+) WITHOUT ROWID;
+
+CREATE TABLE fields (
+    field  TEXT PRIMARY KEY,
+    family TEXT NOT NULL
+) WITHOUT ROWID;
+

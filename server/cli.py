@@ -1,0 +1,180 @@
+"""The `rulecat` command line: build, serve, and a twin for every MCP tool.
+
+Each query command prints a readable table, or with `--json` exactly the model the MCP
+tool returns. Query commands never import the MCP SDK (it costs over a second to import).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rulecat.index.answers import Filters
+from rulecat.index.errors import RulecatError
+
+from . import render
+
+app = typer.Typer(
+    help="rulecat: detection rules (Sigma, Elastic, Splunk) and their ATT&CK coverage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CatalogOpt = Annotated[Optional[Path], typer.Option(
+    "--catalog", envvar="RULECAT_CATALOG",
+    help="Catalog file (default: catalog.sqlite in the user data directory).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the tool's answer as JSON.")]
+SourcesOpt = Annotated[Optional[list[str]], typer.Option("--source-name", "-s",
+                                                         help="Only this source (repeatable).")]
+VendorsOpt = Annotated[Optional[list[str]], typer.Option("--vendor", help="Only this vendor.")]
+DeprecatedOpt = Annotated[bool, typer.Option("--include-deprecated",
+                                             help="Also count deprecated rules.")]
+LimitOpt = Annotated[int, typer.Option("--limit", help="Rows per page (1-200).")]
+OffsetOpt = Annotated[int, typer.Option("--offset", help="Rows to skip.")]
+VerboseOpt = Annotated[int, typer.Option("-v", "--verbose", count=True,
+                                         help="More logging on stderr (-v, -vv).")]
+
+
+def _catalog_path(path: Path | None) -> Path:
+    from rulecat.index.store import default_catalog_path
+
+    return path or default_catalog_path()
+
+
+def _open(path: Path | None):  # -> Catalog, imported lazily
+    from rulecat.index.api import Catalog
+
+    return Catalog(_catalog_path(path))
+
+
+def _filters(sources: list[str] | None, vendors: list[str] | None, deprecated: bool) -> Filters:
+    return Filters(sources=sources or None, vendors=vendors or None,
+                   include_deprecated=deprecated)
+
+
+def _emit(answer, as_json: bool, show) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+    else:
+        show(answer)
+
+
+@app.command()
+def build(
+    corpora: Annotated[Optional[Path], typer.Option(
+        help="A folder laid out like shared/corpora (sigma/, elastic/, splunk/, attack/).")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(
+        help="Add one source as NAME=VENDOR:PATH (repeatable), e.g. acme=sigma:./rules.")] = None,
+    attack: Annotated[Optional[Path], typer.Option(
+        help="ATT&CK Enterprise STIX bundle (default: <corpora>/attack/enterprise-attack.json).",
+    )] = None,
+    attack_map: Annotated[Optional[Path], typer.Option(
+        help="ATT&CK version map YAML (old ID -> new ID), e.g. Elastic's attack_v18_to_v19.yaml.",
+    )] = None,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Build the catalog from rule sources and ATT&CK data."""
+    _logging(verbose)
+    from rulecat.index.build import build_catalog
+
+    inputs = render.build_inputs(corpora, source or [], attack, attack_map)
+    target = _catalog_path(catalog)
+    with render.build_progress() as progress:
+        report = build_catalog(inputs, target, progress)
+    _emit(report, as_json, render.show_report)
+
+
+@app.command()
+def serve(catalog: CatalogOpt = None, verbose: VerboseOpt = 0) -> None:
+    """Run the MCP server on stdio."""
+    _logging(verbose)
+    from .mcp_server import create_server
+
+    create_server(_catalog_path(catalog)).run()
+
+
+@app.command()
+def coverage(
+    technique_id: Annotated[str, typer.Argument(help="ATT&CK technique ID, e.g. T1559.001.")],
+    no_subtechniques: Annotated[bool, typer.Option(
+        "--no-subtechniques", help="Do not roll sub-techniques into a parent.")] = False,
+    sources: SourcesOpt = None, vendors: VendorsOpt = None, include_deprecated: DeprecatedOpt = False,
+    limit: LimitOpt = 20, offset: OffsetOpt = 0, catalog: CatalogOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Rules covering a technique, per vendor, and the events they rely on."""
+    answer = _open(catalog).get_technique_coverage(
+        technique_id, not no_subtechniques, _filters(sources, vendors, include_deprecated),
+        limit, offset)
+    _emit(answer, as_json, render.show_coverage)
+
+
+@app.command()
+def indicators(
+    technique_id: Annotated[str, typer.Argument(help="ATT&CK technique ID, e.g. T1559.001.")],
+    limit: Annotated[int, typer.Option(help="Rows per list (1-200).")] = 15,
+    no_subtechniques: Annotated[bool, typer.Option("--no-subtechniques")] = False,
+    sources: SourcesOpt = None, vendors: VendorsOpt = None, include_deprecated: DeprecatedOpt = False,
+    catalog: CatalogOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Fields, indicators (with corpus reach) and exclusions of a technique's rules."""
+    answer = _open(catalog).top_indicators(
+        technique_id, limit, not no_subtechniques, _filters(sources, vendors, include_deprecated))
+    _emit(answer, as_json, render.show_indicators)
+
+
+@app.command("rules-by-field")
+def rules_by_field(
+    field: Annotated[str, typer.Argument(help="Any vendor's field name, e.g. Image.")],
+    value: Annotated[Optional[str], typer.Argument(help="Substring of the value.")] = None,
+    operator: Annotated[Optional[str], typer.Option(help="eq, wildcard, regex_match, ...")] = None,
+    technique: Annotated[Optional[str], typer.Option(help="Only rules for this technique.")] = None,
+    polarity: Annotated[Optional[str], typer.Option(help="detect or exclude.")] = None,
+    exact: Annotated[bool, typer.Option(help="Match the value exactly.")] = False,
+    sources: SourcesOpt = None, vendors: VendorsOpt = None, include_deprecated: DeprecatedOpt = False,
+    limit: LimitOpt = 20, offset: OffsetOpt = 0, catalog: CatalogOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Rules that test a field (and value), whatever the vendor calls it."""
+    answer = _open(catalog).find_rules_by_field(
+        field, value, operator, technique, polarity, exact,
+        _filters(sources, vendors, include_deprecated), limit, offset)
+    _emit(answer, as_json, render.show_rules_by_field)
+
+
+@app.command()
+def rule(
+    rule_id: Annotated[str, typer.Argument(help="<source>:<id>, or a bare id.")],
+    raw: Annotated[bool, typer.Option("--raw", help="Include the rule's text.")] = False,
+    catalog: CatalogOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """One rule: metadata, techniques, events, tests and exclusions."""
+    _emit(_open(catalog).get_rule(rule_id, raw), as_json, render.show_rule)
+
+
+@app.command()
+def info(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """What the catalog holds, and its build report's summary."""
+    _emit(_open(catalog).catalog_info(), as_json, render.show_info)
+
+
+def _logging(verbose: int) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    try:
+        app()
+    except RulecatError as exc:
+        sys.stderr.write(f"rulecat: {exc}\n")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

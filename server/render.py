@@ -1,0 +1,191 @@
+"""Readable CLI output: one `show_*` per answer model, plus the build's inputs and progress."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rulecat.index.answers import (
+    CatalogInfo, IndicatorRow, RuleDetail, RulesByField, TechniqueCoverage, TopIndicators,
+)
+from rulecat.index.errors import InvalidArgument
+from rulecat.index.models import VENDORS
+
+console = Console(soft_wrap=False)
+
+
+def build_inputs(corpora: Path | None, sources: list[str], attack: Path | None,
+                 attack_map: Path | None):  # -> BuildInputs
+    """The build's inputs from `--corpora`, `--source NAME=VENDOR:PATH`, `--attack`."""
+    from rulecat.index.build import BuildInputs, SourceSpec, inputs_from_corpora
+
+    if corpora is None and attack is None:
+        raise InvalidArgument("Pass --corpora DIR (e.g. ../shared/corpora), or --attack FILE "
+                              "with one or more --source NAME=VENDOR:PATH.")
+    inputs = inputs_from_corpora(corpora) if corpora else BuildInputs(sources=[], attack=attack)
+    for text in sources:
+        name, _, rest = text.partition("=")
+        vendor, _, path = rest.partition(":")
+        if not (name and vendor in VENDORS and path):
+            raise InvalidArgument(f"--source {text!r}: expected NAME=VENDOR:PATH with VENDOR one "
+                                  f"of {', '.join(VENDORS)}, e.g. acme=sigma:./my-rules.")
+        inputs.sources = [s for s in inputs.sources if s.name != name]
+        inputs.sources.append(SourceSpec(name=name, vendor=vendor, root=Path(path)))
+    if attack:
+        inputs.attack = attack
+    if attack_map:
+        inputs.version_map = attack_map
+    _check_paths(inputs)
+    return inputs
+
+
+def _check_paths(inputs) -> None:  # type: ignore[no-untyped-def]
+    if not inputs.attack.is_file():
+        raise InvalidArgument(f"ATT&CK bundle not found: {inputs.attack}. Pass --attack FILE.")
+    for s in inputs.sources:
+        if not s.root.is_dir():
+            raise InvalidArgument(f"Source {s.name}: folder not found: {s.root}.")
+    if not inputs.sources:
+        raise InvalidArgument("No sources to build. Pass --corpora DIR or --source.")
+
+
+@contextmanager
+def build_progress() -> Iterator[object]:
+    """A progress bar on a terminal, nothing on a pipe."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, object] = {}
+
+        def update(source: str, done: int, total: int) -> None:
+            if source not in tasks:
+                tasks[source] = bar.add_task(f"reading {source}", total=total)
+            bar.update(tasks[source], completed=done)  # type: ignore[arg-type]
+
+        yield update
+
+
+def show_report(report) -> None:  # type: ignore[no-untyped-def]
+    table = Table("source", "files seen", "skipped", "read", "rejected", "rules", "unparsed",
+                  "predicates", title=f"Built {report.catalog} in {report.seconds:.1f} s")
+    for s in report.sources:
+        table.add_row(s.name, *map(str, (s.files_seen, s.files_skipped, s.files_read,
+                                         s.files_rejected, s.rules_indexed, s.rules_unparsed,
+                                         s.predicates)))
+    console.print(table)
+    for r in report.rejections:
+        console.print(f"[yellow]rejected[/] {r.source}:{r.path}:{r.line or ''} {r.reason}",
+                      markup=True, highlight=False)
+    for s in report.sources:
+        for note in s.notes:
+            console.print(f"[yellow]note[/] {s.name}: {note}")
+    console.print(f"ATT&CK {report.attack_version}; unknown technique IDs: "
+                  f"{len(report.unknown_techniques)}; unmapped fields: "
+                  f"{len(report.unmapped_fields)}; counts add up: {report.adds_up()}")
+
+
+def show_coverage(a: TechniqueCoverage) -> None:
+    t = a.technique
+    console.print(f"[bold]{t.id}[/] {t.name or '(unnamed)'}  "
+                  f"[dim]{', '.join(t.tactics)} · ATT&CK {t.attack_version}[/]")
+    if t.flags:
+        console.print(f"flags: {', '.join(t.flags)}")
+    counts = ", ".join(f"{v}: {c.rules} ({_via(c.via)})" for v, c in a.counts.items())
+    console.print(f"rules: {counts or 'none'}")
+    for vendor, rows in a.rules.items():
+        table = Table("level", "title", "via", "id", title=vendor, title_justify="left")
+        for r in rows:
+            table.add_row(r.level or "", r.title, r.via or "", r.id)
+        console.print(table)
+    if a.events:
+        table = Table("provider", "event", "title", "rules", title="events", title_justify="left")
+        for e in a.events:
+            table.add_row(e.provider, str(e.event_id), e.title, str(e.rules))
+        console.print(table)
+    _more(a.total, a.returned, a.next)
+
+
+def show_indicators(a: TopIndicators) -> None:
+    console.print(f"[bold]{a.technique.id}[/] {a.technique.name}: {a.rules_considered} rules")
+    table = Table("field", "rules", "how", "samples", "spellings", title="fields filtered most",
+                  title_justify="left")
+    for f in a.fields:
+        how = ", ".join(f"{op} {n}" for op, n in f.how.items())
+        table.add_row(f.field, str(f.rules), how, " | ".join(f.samples[:3]),
+                      ", ".join(f.vendor_fields[:4]))
+    console.print(table)
+    console.print(_indicator_table("indicators (detect)", a.indicators))
+    console.print(_indicator_table("exclusions", a.exclusions))
+
+
+def _indicator_table(title: str, rows: list[IndicatorRow]) -> Table:
+    table = Table("field", "op", "value", "rules", "reach", "specific", title=title,
+                  title_justify="left")
+    for i in rows:
+        table.add_row(i.field or "(keyword)", i.operator, i.value, str(i.rules),
+                      str(i.corpus_reach), "yes" if i.specific_to_technique else "")
+    return table
+
+
+def show_rules_by_field(a: RulesByField) -> None:
+    console.print(f"[bold]{a.field}[/] (searched {', '.join(a.fields_matched)}; "
+                  f"spellings {', '.join(a.aliases) or 'none'})")
+    table = Table("rule", "title", "tests")
+    for r in a.rules:
+        tests = "\n".join(f"{p.polarity[:3]} {p.vendor_field} {p.operator} {p.value}"
+                          for p in r.predicates[:4])
+        table.add_row(r.id, r.title, tests)
+    console.print(table)
+    _more(a.total, a.returned, a.next)
+
+
+def show_rule(a: RuleDetail) -> None:
+    r = a.rule
+    console.print(f"[bold]{r.title}[/]  {r.id}  [dim]{r.level} · {r.status} · {a.path}[/]")
+    techniques = ", ".join(f"{t.id} {t.name or ''}".strip() for t in a.techniques)
+    console.print(f"techniques: {techniques}")
+    console.print("events: " + ", ".join(f"{e.provider} {e.event_id} ({e.title})"
+                                         for e in a.events))
+    for title, rows in (("detection", a.detection), ("exclusions", a.exclusions)):
+        table = Table("selection", "field", "op", "value", "reach", title=title,
+                      title_justify="left")
+        for p in rows:
+            table.add_row(p.selection or "", p.vendor_field or "(keyword)", p.operator, p.value,
+                          str(p.corpus_reach))
+        console.print(table)
+    if a.raw:
+        console.print(a.raw, markup=False, highlight=False)
+
+
+def show_info(a: CatalogInfo) -> None:
+    console.print(f"catalog {a.catalog} · build {a.build_id} at {a.built_at} · "
+                  f"ATT&CK {a.attack_version}")
+    table = Table("source", "vendor", "files", "rules", "deprecated", "root")
+    for s in a.sources:
+        table.add_row(s.name, s.vendor, str(s.files), str(s.rules), str(s.deprecated), s.root)
+    console.print(table)
+    rep = a.report
+    console.print(f"{a.rules} rules · {a.predicates} predicates · {a.indicators} indicators · "
+                  f"{a.techniques_covered} techniques · {a.events_used} events")
+    console.print(f"files seen {rep.files_seen} = skipped {rep.files_skipped} + read "
+                  f"{rep.files_read}; rejected {rep.files_rejected}; unparsed rules "
+                  f"{rep.unparsed_rules}; adds up: {rep.adds_up}")
+    for line in rep.rejections:
+        console.print(f"  rejected {line}", markup=False, highlight=False)
+
+
+def _via(via: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in via.items())
+
+
+def _more(total: int, returned: int, nxt: dict | None) -> None:  # type: ignore[type-arg]
+    if nxt:
+        console.print(f"[dim]{returned} of {total}; next page: --offset {nxt['offset']}[/]")

@@ -1,0 +1,54 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    """The real corpora folder; missing: fail when CI is set, skip otherwise."""
+    path = Path(
+        os.environ.get("RULECAT_CORPORA")
+        or Path(__file__).resolve().parents[2] / "shared" / "corpora"
+    )
+    if not path.is_dir():
+        message = f"corpora folder not found: {path} (set RULECAT_CORPORA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sigma_corpus(corpora: Path) -> Path:
+    """The SigmaHQ snapshot inside the corpora; missing: fail when CI is set, skip otherwise."""
+    path = corpora / "sigma"
+    if not (path / "rules").is_dir():
+        message = f"Sigma corpus not found: {path}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def catalog_path(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalog built once per test session from the real corpora."""
+    from rulecat.index.build import build_catalog, inputs_from_corpora
+
+    path = tmp_path_factory.mktemp("catalog") / "catalog.sqlite"
+    build_catalog(inputs_from_corpora(corpora), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def catalog(catalog_path: Path):  # -> rulecat.index.api.Catalog
+    from rulecat.index.api import Catalog
+
+    cat = Catalog(catalog_path)
+    yield cat
+    cat.close()
