@@ -24,7 +24,7 @@ from .attack.matching import memberships, technique_flags
 from .attack.stix import Attack, load_attack
 from .models import VENDORS, RuleRecord
 from .normalize.events import EventCatalog
-from .normalize.fields import FieldRegistry, normalize_predicate
+from .normalize.fields import FieldRegistry, UnmappedFields, normalize_rule
 from .readers import reader_for
 from .report import (
     BuildReport, FieldStats, SkippedFile, SourceReport, UnknownTechnique, UnmappedField,
@@ -146,7 +146,7 @@ class _Tally:
     """Counts collected across sources for the report."""
 
     def __init__(self) -> None:
-        self.unmapped: Counter[tuple[str, str]] = Counter()
+        self.unmapped = UnmappedFields()
         self.tagged: Counter[str] = Counter()
 
 
@@ -203,11 +203,9 @@ def _unique(rule: RuleRecord, seen: dict[str, str], report: BuildReport) -> Rule
 def _normalize(
     rule: RuleRecord, registry: FieldRegistry, events: EventCatalog, tally: _Tally
 ) -> None:
-    for pred in rule.predicates:
-        mapped = normalize_predicate(pred, rule.vendor, rule.logsource, registry)
-        if not mapped and pred.vendor_field:
-            tally.unmapped[(rule.vendor, pred.vendor_field)] += 1
-    if rule.vendor == "sigma" and rule.logsource is not None:
+    normalize_rule(rule, registry, tally.unmapped)
+    # Sigma rules map to events here; other readers set `events` from what they know.
+    if rule.vendor == "sigma" and rule.logsource is not None and not rule.events:
         rule.events = events.events_for_sigma(rule.logsource, rule.predicates)
 
 
@@ -256,9 +254,11 @@ def _store_reference_data(
     extra = set(tagged) | (set(vm.new_to_olds) if vm else set())
     ids = sorted(set(attack.techniques) | extra)
     writer.add_rows("techniques", (_technique_row(tid, attack) for tid in ids))
-    writer.add_rows("events", events.rows())
+    writer.add_rows("events", events.events())
     writer.add_rows("field_aliases", registry.alias_rows())
     writer.add_rows("fields", registry.families().items())
+    writer.conn.execute("INSERT OR IGNORE INTO fields SELECT DISTINCT field, family "
+                        "FROM predicates WHERE field IS NOT NULL")
 
 
 def _technique_row(tid: str, attack: Attack) -> tuple[object, ...]:
@@ -287,14 +287,16 @@ def _finish_report(
         if t not in attack.techniques
     ]
     report.unmapped_fields = [
-        UnmappedField(vendor=v, vendor_field=f, predicates=n)
-        for (v, f), n in tally.unmapped.most_common()
+        UnmappedField(vendor=u.vendor, vendor_field=u.vendor_field, rules=u.rules,
+                      predicates=u.predicates)
+        for u in tally.unmapped.rows()
     ]
     stats = registry.stats()
     report.fields = FieldStats(
-        aliases_derived=stats["derived"],
-        aliases_hand_added=stats["hand_added"],
-        canonical_fields=stats["fields"],
+        aliases_derived=stats["derived"]["total"],
+        aliases_hand_added=stats["hand"]["total"],
+        aliases_overridden_by_hand=stats["overridden_by_hand"],
+        canonical_fields=stats["canonical_fields"],
     )
 
 

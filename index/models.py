@@ -7,7 +7,7 @@ indicator key; the store writes them. Answer models for tools live in `rulecat.i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,7 +40,7 @@ class Predicate(BaseModel):
     operator: Operator
     value: str
     polarity: Polarity = "detect"
-    selection: str | None = None
+    selection: str | None = None  # Sigma selection, EQL sequence step, SPL stage, ...
     transforms: list[str] = Field(default_factory=list)
     case_sensitive: bool = False
     # Filled by normalization.
@@ -94,6 +94,10 @@ class RuleRecord(BaseModel):
     parsed: bool = True  # the logic was read whole into predicates
     unparsed_reason: str | None = None
     related_rules: list[str] = Field(default_factory=list)  # native ids a correlation names
+    grouping_fields: list[str] = Field(default_factory=list)  # threshold/new_terms/by keys
+    indices: list[str] = Field(default_factory=list)  # index patterns / datamodels searched
+    data_sources: list[str] = Field(default_factory=list)  # as the rule names them
+    extra: dict[str, Any] = Field(default_factory=dict)  # vendor metadata (risk score, ...)
     events: list[EventRef] = Field(default_factory=list)
     malformed_tags: list[str] = Field(default_factory=list)
 

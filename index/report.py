@@ -58,12 +58,14 @@ class UnknownTechnique(BaseModel):
 class UnmappedField(BaseModel):
     vendor: str
     vendor_field: str
+    rules: int
     predicates: int
 
 
 class FieldStats(BaseModel):
     aliases_derived: int
     aliases_hand_added: int
+    aliases_overridden_by_hand: int
     canonical_fields: int
 
 

@@ -20,9 +20,11 @@ Decisions:
   product-wide ones; then Windows logsources take pySigma's `winlog.event_data.` prefix
   (as the Elasticsearch backend would), other logsources the best scope-free guess.
 * Lookups ignore case; `.caseless` / `.keyword` / `.text` / `.wildcard` suffixes are
-  dropped. An Elastic field no table knows maps to itself (ECS is the vocabulary). Splunk
-  data-model prefixes are optional, and a CamelCase Splunk field (`Image`, `TargetImage`)
-  is read as the Windows event field of that name.
+  dropped. An Elastic field no table knows maps to itself (ECS is the vocabulary);
+  `winlog.event_data.X` maps like Sigma `X` without a logsource (hand or Windows-wide
+  entries only), else stays as written. Splunk data-model prefixes are optional, and a
+  CamelCase Splunk field (`Image`, `CommandLine`) is read as the Windows event field of
+  that name: its best scope-free reading, else the `winlog.event_data.` name.
 * An unmapped field keeps its vendor spelling as `field`; `normalize_predicate` returns
   False so the build can count it (`UnmappedFields`).
 """
@@ -44,13 +46,11 @@ from ..models import LogSource, Predicate, RuleRecord
 
 Origin = Literal["pysigma", "hand"]
 
-EVENT_CODE = "event.code"
 SUFFIXES = (".caseless", ".keyword", ".text", ".wildcard")
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_@$][\w@$.\-]*$")
 _CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _PINNED_NAME = re.compile(r"^\*[\\/]+([^\\/*?]+)$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_WINDOWS = LogSource(product="windows")
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,12 @@ class Alias:
 
 
 def _clean(target: str) -> str | None:
-    """A pipeline's target field without multi-field suffix; None if not a plain name."""
+    """A pipeline's target field without multi-field suffix; None unless a dotted name.
+
+    (Zeek's pipeline has a few raw, undotted targets such as `query`; ECS names nest.)
+    """
     name = strip_suffix(target.split()[0]) if target.strip() else ""
-    return name if _FIELD_NAME.match(name) else None
+    return name if _FIELD_NAME.match(name) and "." in name else None
 
 
 def _target(value: Any) -> str | None:
@@ -330,6 +333,11 @@ class FieldRegistry:
         names.update(a.canonical for aliases in self._sigma.values() for a in aliases)
         self._names = sorted(names)
         self._lower_names = {n.lower(): n for n in self._names}
+        self._popularity = Counter({n: 0 for n in self._names})
+        self._popularity.update(
+            c for _, _, _, c in {(a.vendor, a.name.lower(), a.origin, a.canonical)
+                                 for a in self._all_aliases()}
+        )
 
     # ----------------------------------------------------------------- lookups
 
@@ -368,7 +376,8 @@ class FieldRegistry:
         if alias := self._splunk_bare.get(bare.lower()):
             return alias.canonical
         if _CAMEL.match(bare):
-            return self._sigma_canonical(bare, _WINDOWS)
+            alias = self._free.get(bare.lower())
+            return alias.canonical if alias else self._windows_default(bare)
         return None
 
     def _elastic_canonical(self, name: str) -> str:
@@ -396,8 +405,9 @@ class FieldRegistry:
         """Canonical names whose spellings look most like `name` ("did you mean")."""
         key = name.strip().lower()
         spellings = self._spellings()
-        found = [c for s, c in spellings.items() if key and key in s and key != s]
-        found += [spellings[s] for s in difflib.get_close_matches(key, spellings, n * 3, 0.6)]
+        found = [spellings[s] for s in difflib.get_close_matches(key, spellings, n * 3, 0.6)]
+        containing = {spellings[s] for s in spellings if key and key in s}
+        found += sorted(containing, key=lambda c: (-self._popularity[c], len(c), c))
         return list(dict.fromkeys(found))[:n]
 
     def sigma_value(self, field: str, value: str) -> str:
@@ -427,6 +437,15 @@ class FieldRegistry:
 
     def canonical_fields(self) -> list[str]:
         return list(self._names)
+
+    def families(self) -> dict[str, str]:
+        """Every canonical field and the family row it counts under."""
+        return {name: self.family(name) for name in self._names} | dict(self._family)
+
+    def alias_rows(self) -> Iterator[tuple[str, str, str]]:
+        """(canonical, vendor, vendor field) for every alias, for the catalog's look-ups."""
+        for alias in self._all_aliases():
+            yield alias.canonical, alias.vendor, alias.name
 
     def is_unscoped_prefix(self, field: str) -> bool:
         """True for a `winlog.event_data.*` name (mapped only by pySigma's prefix rule)."""
@@ -552,17 +571,23 @@ def normalize_predicate(
         return True
     canonical = registry.canonical(vendor, pred.vendor_field, logsource)
     pred.field = canonical or pred.vendor_field
-    pred.ind_field, pred.ind_operator, pred.ind_value = pred.field, pred.operator, None
-    if pred.operator == "fieldref":
-        pred.ind_value = registry.canonical(vendor, pred.value, logsource) or pred.value
-    else:
-        pred.ind_value = indicator_value(pred)
-    if vendor == "sigma" and pred.operator == "eq":
-        pred.ind_value = registry.sigma_value(pred.field, pred.ind_value)
+    pred.ind_field, pred.ind_operator = pred.field, pred.operator
+    pred.ind_value = _indicator_value(pred, vendor, logsource, registry)
     if pred.operator == "wildcard" and (folded := registry.fold_name(pred.field, pred.ind_value)):
         pred.ind_field, pred.ind_value = folded
         pred.ind_operator = "eq"
     return canonical is not None
+
+
+def _indicator_value(
+    pred: Predicate, vendor: str, logsource: LogSource | None, registry: FieldRegistry
+) -> str:
+    if pred.operator == "fieldref":
+        return registry.canonical(vendor, pred.value, logsource) or pred.value
+    value = indicator_value(pred)
+    if vendor == "sigma" and pred.operator == "eq" and pred.field:
+        return registry.sigma_value(pred.field, value)
+    return value
 
 
 @dataclass

@@ -114,4 +114,8 @@ def _rule_doc(rule: RuleRecord) -> dict[str, Any]:
         "logsource": rule.logsource.model_dump(exclude_none=True) if rule.logsource else None,
         "related_rules": rule.related_rules,
         "malformed_tags": rule.malformed_tags,
+        "grouping_fields": rule.grouping_fields,
+        "indices": rule.indices,
+        "data_sources": rule.data_sources,
+        "extra": rule.extra,
     }
