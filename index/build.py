@@ -27,7 +27,7 @@ from .normalize.events import EventCatalog
 from .normalize.fields import FieldRegistry, UnmappedFields, normalize_rule
 from .readers import reader_for
 from .report import (
-    BuildReport, FieldStats, SkippedFile, SourceReport, UnknownTechnique, UnmappedField,
+    BuildReport, FieldStats, LanguageStats, SkippedFile, SourceReport, UnknownTechnique, UnmappedField,
     UnparsedRule,
 )
 from .store.writer import CatalogWriter
@@ -231,6 +231,8 @@ def _store_source(
              for m in memberships(techniques, attack)),
         )
         tally.tagged.update(techniques)
+        writer.add_rows("events", ((e.provider, e.event_id, e.title) for e in rule.events
+                                   if e.title))
         report.malformed_tags.extend(f"{rule.id}: {t}" for t in rule.malformed_tags)
         if not rule.parsed:
             report.unparsed.append(
@@ -239,6 +241,9 @@ def _store_source(
         src.rules_indexed += 1
         src.rules_deprecated += int(rule.deprecated)
         src.rules_unparsed += int(not rule.parsed)
+        lang = src.languages.setdefault(rule.language or "none", LanguageStats())
+        lang.rules += 1
+        lang.parsed += int(rule.parsed)
         src.predicates += len(rule.predicates)
     writer.add_rows("sources", [(spec.name, spec.vendor, str(spec.root), src.files_read,
                                  src.rules_indexed)])

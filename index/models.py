@@ -61,7 +61,8 @@ class EventRef(BaseModel):
 
     provider: str
     event_id: int
-    origin: Literal["logsource", "predicate", "data_source"] = "logsource"
+    origin: Literal["logsource", "predicate", "data_source", "index"] = "logsource"
+    title: str | None = None  # for an event the event catalog lacks (e.g. a Splunk data source)
 
 
 class RuleRecord(BaseModel):

@@ -19,6 +19,11 @@ class SkippedFile(BaseModel):
     reason: str
 
 
+class LanguageStats(BaseModel):
+    rules: int = 0
+    parsed: int = 0
+
+
 class SourceReport(BaseModel):
     name: str
     vendor: str
@@ -32,6 +37,8 @@ class SourceReport(BaseModel):
     rules_deprecated: int = 0
     rules_unparsed: int = 0
     predicates: int = 0
+    languages: dict[str, LanguageStats] = Field(
+        default_factory=dict, description="Per query language: rules, and those parsed whole.")
     skipped: list[SkippedFile] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
