@@ -86,9 +86,13 @@ class IndicatorRow(BaseModel):
     operator: str
     value: str = Field(description="Normalized (case-folded where the vendor ignores case).")
     rules: int = Field(description="Rules under the technique with this test.")
-    corpus_reach: int = Field(description="Non-deprecated rules in the whole catalog with it.")
+    corpus_reach: int = Field(
+        description="Non-deprecated rules in the whole catalog that detect on this test.")
+    exclusion_reach: int | None = Field(
+        None, description="In exclusions: non-deprecated rules in the catalog excluding it.")
     specific_to_technique: bool = Field(
-        description="True when every rule in the catalog that tests this is under the technique.")
+        description="True when every rule in the catalog with this test (detect, or exclude "
+        "in exclusions) is under the technique.")
     spellings: list[str] = Field(description="How rules wrote it, merged into this indicator.")
 
 

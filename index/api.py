@@ -138,7 +138,7 @@ class Catalog:
             technique=info, filters=filters, include_subtechniques=include_subtechniques,
             rules_considered=len(rules), fields=_field_rows(detect, limit),
             indicators=self._indicator_rows(detect, limit),
-            exclusions=self._indicator_rows(exclude, limit), limit=limit,
+            exclusions=self._indicator_rows(exclude, limit, exclusions=True), limit=limit,
         )
 
     def _predicates_of(self, rule_rowids: list[int]) -> list[sqlite3.Row]:
@@ -151,7 +151,9 @@ class Catalog:
         """
         return self.db.execute(sql, rule_rowids).fetchall()
 
-    def _indicator_rows(self, preds: list[sqlite3.Row], limit: int) -> list[IndicatorRow]:
+    def _indicator_rows(
+        self, preds: list[sqlite3.Row], limit: int, exclusions: bool = False
+    ) -> list[IndicatorRow]:
         by_key: dict[tuple[Any, str, str], set[int]] = defaultdict(set)
         spellings: dict[tuple[Any, str, str], Counter[str]] = defaultdict(Counter)
         for p in preds:
@@ -161,20 +163,23 @@ class Catalog:
         top = sorted(by_key.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))[:limit]
         rows = []
         for key, rules in top:
-            reach = self._reach(key)
+            reach, excluded = self._reach(key)
+            own = excluded if exclusions else reach
             rows.append(IndicatorRow(
                 field=key[0], operator=key[1], value=key[2], rules=len(rules),
-                corpus_reach=reach, specific_to_technique=reach == len(rules),
+                corpus_reach=reach, exclusion_reach=excluded if exclusions else None,
+                specific_to_technique=own == len(rules),
                 spellings=[s for s, _ in spellings[key].most_common(5)],
             ))
         return rows
 
-    def _reach(self, key: tuple[Any, str, str]) -> int:
+    def _reach(self, key: tuple[Any, str, str]) -> tuple[int, int]:
+        """(corpus reach, exclusion reach) of an indicator, over the whole catalog."""
         row = self.db.execute(
-            "SELECT reach FROM indicators WHERE ind_field IS ? AND ind_operator = ? "
-            "AND ind_value = ?", key,
+            "SELECT reach, exclude_reach FROM indicators WHERE ind_field IS ? "
+            "AND ind_operator = ? AND ind_value = ?", key,
         ).fetchone()
-        return int(row[0]) if row else 0
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     # -- rules by field ----------------------------------------------------------------
 
@@ -282,7 +287,7 @@ class Catalog:
         r = self._find_rule(rule_id)
         doc = json.loads(r["doc"])
         preds = [_predicate_row(p, self._reach((p["ind_field"], p["ind_operator"],
-                                                 p["ind_value"])))
+                                                 p["ind_value"]))[0])
                  for p in self._predicates_of([r["rowid"]])]
         return RuleDetail(
             rule=_rule_row(r), description=r["description"], author=r["author"],
@@ -374,9 +379,11 @@ class Catalog:
     def _technique_info(self, technique_id: str) -> TechniqueInfo:
         tid = (technique_id or "").strip().upper()
         if not TECHNIQUE_ID.match(tid):
+            near = self._nearest_ids(tid) if re.match(r"^T\d{4}", tid) else []
+            hint = f" Nearest IDs: {', '.join(near)}." if near else self._name_hint(technique_id)
             raise InvalidArgument(
                 f"{technique_id!r} is not an ATT&CK technique ID; expected T#### or T####.###, "
-                f"e.g. T1059 or T1059.001.{self._name_hint(technique_id)}")
+                f"e.g. T1059 or T1059.001.{hint}")
         t = self.db.execute("SELECT * FROM techniques WHERE id = ?", (tid,)).fetchone()
         if t is None:
             near = self._nearest_ids(tid)
@@ -395,7 +402,7 @@ class Catalog:
         ids = [r[0] for r in self.db.execute(
             "SELECT id FROM techniques WHERE known = 1 AND revoked_by IS NULL "
             "AND deprecated = 0")]
-        parent = tid.split(".")[0]
+        parent = tid.split(".")[0][:5]
         siblings = sorted(i for i in ids if i.startswith(parent + ".") or i == parent)
         return (siblings or get_close_matches(tid, ids, n=5, cutoff=0.6) or ids[:5])[:5]
 

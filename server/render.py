@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Table as _RichTable
 
 from rulecat.index.answers import (
     CatalogInfo, IndicatorRow, RuleDetail, RulesByField, TechniqueCoverage, TopIndicators,
@@ -17,6 +18,14 @@ from rulecat.index.errors import InvalidArgument
 from rulecat.index.models import VENDORS
 
 console = Console(soft_wrap=False)
+
+
+def Table(*columns: str, **kwargs: object) -> _RichTable:  # noqa: N802 - reads like rich's
+    """A compact table; a column named `id` or `rule` never wraps (ids are copied)."""
+    table = _RichTable(box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)  # type: ignore[arg-type]
+    for name in columns:
+        table.add_column(name, no_wrap=name in ("id", "rule"), overflow="fold")
+    return table
 
 
 def build_inputs(corpora: Path | None, sources: list[str], attack: Path | None,

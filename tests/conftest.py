@@ -52,3 +52,18 @@ def catalog(catalog_path: Path):  # -> rulecat.index.api.Catalog
     cat = Catalog(catalog_path)
     yield cat
     cat.close()
+
+
+@pytest.fixture(scope="session")
+def sigma_catalog(corpora: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A catalog of the real Sigma rules alone, so pinned counts do not move as vendors land."""
+    from rulecat.index.api import Catalog
+    from rulecat.index.build import SourceSpec, build_catalog, inputs_from_corpora
+
+    inputs = inputs_from_corpora(corpora)
+    inputs.sources = [SourceSpec(name="sigma", vendor="sigma", root=corpora / "sigma")]
+    path = tmp_path_factory.mktemp("sigma-catalog") / "catalog.sqlite"
+    build_catalog(inputs, path)
+    cat = Catalog(path)
+    yield cat
+    cat.close()

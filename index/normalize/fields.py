@@ -446,6 +446,8 @@ class FieldRegistry:
         """(canonical, vendor, vendor field) for every alias, for the catalog's look-ups."""
         for alias in self._all_aliases():
             yield alias.canonical, alias.vendor, alias.name
+            if alias.vendor == "splunk" and (bare := self._bare(alias.name)) != alias.name:
+                yield alias.canonical, alias.vendor, bare
 
     def is_unscoped_prefix(self, field: str) -> bool:
         """True for a `winlog.event_data.*` name (mapped only by pySigma's prefix rule)."""

@@ -60,12 +60,14 @@ CREATE TABLE predicates (
 CREATE INDEX predicates_family ON predicates(family, polarity);
 CREATE INDEX predicates_indicator ON predicates(ind_field, ind_operator, ind_value);
 
--- Corpus reach: distinct non-deprecated rules, all sources, with a detect predicate on it.
+-- Corpus reach: distinct non-deprecated rules, all sources, with a detect predicate on it;
+-- exclude_reach: the same for exclude predicates (how common an exclusion is).
 CREATE TABLE indicators (
-    ind_field    TEXT,
-    ind_operator TEXT NOT NULL,
-    ind_value    TEXT NOT NULL,
-    reach        INTEGER NOT NULL,
+    ind_field     TEXT,
+    ind_operator  TEXT NOT NULL,
+    ind_value     TEXT NOT NULL,
+    reach         INTEGER NOT NULL,
+    exclude_reach INTEGER NOT NULL,
     PRIMARY KEY (ind_field, ind_operator, ind_value)
 );
 

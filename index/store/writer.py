@@ -84,9 +84,11 @@ class CatalogWriter:
         self.conn.execute(
             """
             INSERT INTO indicators
-            SELECT p.ind_field, p.ind_operator, p.ind_value, COUNT(DISTINCT p.rule)
+            SELECT p.ind_field, p.ind_operator, p.ind_value,
+                   COUNT(DISTINCT CASE WHEN p.polarity = 'detect' THEN p.rule END),
+                   COUNT(DISTINCT CASE WHEN p.polarity = 'exclude' THEN p.rule END)
             FROM predicates p JOIN rules r ON r.rowid = p.rule
-            WHERE p.polarity = 'detect' AND r.deprecated = 0
+            WHERE r.deprecated = 0
             GROUP BY p.ind_field, p.ind_operator, p.ind_value
             """
         )
