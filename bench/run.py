@@ -73,7 +73,10 @@ def _subset(corpora: Path, n: int, work: Path) -> Path:
     sigma = corpora / "sigma"
     reader = reader_for("sigma")
     assert reader is not None
-    for path in reader.rule_files(sigma)[:n]:
+    files = reader.rule_files(sigma)
+    # The first n files, plus those the timed queries name (T1559.001's rules).
+    wanted = files[:n] + [p for p in files[n:] if "attack.t1559.001" in p.read_text()]
+    for path in wanted:
         target = work / "corpora" / "sigma" / path.relative_to(sigma)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)

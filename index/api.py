@@ -15,6 +15,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from .aggregates import PRECOMPUTED_LIMIT, Aggregates, PredicateTuple, aggregate
 from .attack.matching import excerpt
 from .answers import (
     CatalogInfo, EventRow, FieldMatch, FieldRow, Filters, IndicatorRow, PredicateRow,
@@ -101,13 +102,17 @@ class Catalog:
                 best[row["rowid"]] = row
         return sorted(best.values(), key=_rule_sort_key)
 
-    def _events_of(self, rule_rowids: list[int]) -> list[EventRow]:
-        if not rule_rowids:
-            return []
+    def _pick(self, rule_rowids: list[int]) -> None:
+        """Put these rules in `temp.picked`, for joins (a connection's own temp table)."""
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS picked (rule INTEGER PRIMARY KEY)")
         self.db.execute("DELETE FROM temp.picked")
         self.db.executemany("INSERT OR IGNORE INTO temp.picked VALUES (?)",
                             ((r,) for r in rule_rowids))
+
+    def _events_of(self, rule_rowids: list[int]) -> list[EventRow]:
+        if not rule_rowids:
+            return []
+        self._pick(rule_rowids)
         sql = """
             SELECT e.provider, e.event_id, COALESCE(ev.title, '') AS title,
                    COUNT(DISTINCT e.rule) AS n
@@ -131,47 +136,40 @@ class Catalog:
         limit, _ = _check_page(limit, 0)
         info = self._technique_info(technique_id)
         rules = self._technique_rules(info.id, include_subtechniques, filters)
-        preds = self._predicates_of([r["rowid"] for r in rules])
-        detect = [p for p in preds if p["polarity"] == "detect"]
-        exclude = [p for p in preds if p["polarity"] == "exclude"]
+        stored = None
+        if include_subtechniques and filters == Filters() and limit <= PRECOMPUTED_LIMIT:
+            stored = self._stored_aggregates(info.id, limit)
+        aggs = stored or aggregate(self._predicate_tuples(rules), self._reach, limit)
         return TopIndicators(
             technique=info, filters=filters, include_subtechniques=include_subtechniques,
-            rules_considered=len(rules), fields=_field_rows(detect, limit),
-            indicators=self._indicator_rows(detect, limit),
-            exclusions=self._indicator_rows(exclude, limit, exclusions=True), limit=limit,
+            rules_considered=len(rules), fields=aggs.fields, indicators=aggs.indicators,
+            exclusions=aggs.exclusions, limit=limit,
         )
 
-    def _predicates_of(self, rule_rowids: list[int]) -> list[sqlite3.Row]:
-        if not rule_rowids:
-            return []
-        marks = ",".join("?" * len(rule_rowids))
-        sql = f"""
-            SELECT p.*, r.vendor FROM predicates p JOIN rules r ON r.rowid = p.rule
-            WHERE p.rule IN ({marks})
-        """
-        return self.db.execute(sql, rule_rowids).fetchall()
+    def _stored_aggregates(self, technique: str, limit: int) -> Aggregates | None:
+        """The build's precomputed answer for the default request, cut to `limit`."""
+        row = self.db.execute(
+            "SELECT fields, indicators, exclusions FROM technique_aggregates "
+            "WHERE technique = ?", (technique,)).fetchone()
+        if row is None:
+            return None
+        fields, indicators, exclusions = (json.loads(x)[:limit] for x in row)
+        return Aggregates(fields=[FieldRow(**f) for f in fields],
+                          indicators=[IndicatorRow(**i) for i in indicators],
+                          exclusions=[IndicatorRow(**i) for i in exclusions])
 
-    def _indicator_rows(
-        self, preds: list[sqlite3.Row], limit: int, exclusions: bool = False
-    ) -> list[IndicatorRow]:
-        by_key: dict[tuple[Any, str, str], set[int]] = defaultdict(set)
-        spellings: dict[tuple[Any, str, str], Counter[str]] = defaultdict(Counter)
-        for p in preds:
-            key = (p["ind_field"], p["ind_operator"], p["ind_value"])
-            by_key[key].add(p["rule"])
-            spellings[key][_spelling(p)] += 1
-        top = sorted(by_key.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))[:limit]
-        rows = []
-        for key, rules in top:
-            reach, excluded = self._reach(key)
-            own = excluded if exclusions else reach
-            rows.append(IndicatorRow(
-                field=key[0], operator=key[1], value=key[2], rules=len(rules),
-                corpus_reach=reach, exclusion_reach=excluded if exclusions else None,
-                specific_to_technique=own == len(rules),
-                spellings=[s for s, _ in spellings[key].most_common(5)],
-            ))
-        return rows
+    def _predicate_tuples(self, rules: list[sqlite3.Row]) -> list[PredicateTuple]:
+        if not rules:
+            return []
+        vendor = {r["rowid"]: r["vendor"] for r in rules}
+        marks = ",".join("?" * len(vendor))
+        sql = f"""
+            SELECT rule, polarity, family, field, operator, vendor_field, value,
+                   ind_field, ind_operator, ind_value
+            FROM predicates WHERE rule IN ({marks})
+        """
+        return [PredicateTuple(r[0], vendor[r[0]], *r[1:])
+                for r in self.db.execute(sql, list(vendor)).fetchall()]
 
     def _reach(self, key: tuple[Any, str, str]) -> tuple[int, int]:
         """(corpus reach, exclusion reach) of an indicator, over the whole catalog."""
@@ -180,6 +178,16 @@ class Catalog:
             "AND ind_operator = ? AND ind_value = ?", key,
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def _predicates_of(self, rule_rowids: list[int]) -> list[sqlite3.Row]:
+        if not rule_rowids:
+            return []
+        marks = ",".join("?" * len(rule_rowids))
+        sql = f"""
+            SELECT p.*, r.vendor FROM predicates p JOIN rules r ON r.rowid = p.rule
+            WHERE p.rule IN ({marks}) ORDER BY p.rule, p.seq
+        """
+        return self.db.execute(sql, rule_rowids).fetchall()
 
     # -- rules by field ----------------------------------------------------------------
 
@@ -200,13 +208,12 @@ class Catalog:
         canonical = self._resolve_field(field)
         _check_choice("operator", operator, OPERATORS)
         _check_choice("polarity", polarity, ("detect", "exclude"))
-        members = self._family_members(canonical)
+        family, members = self._family_members(canonical)
 
         where, args = _filter_sql(filters)
-        marks = ",".join("?" * len(members))
         sql = f"SELECT {RULE_COLUMNS}, p.* FROM predicates p JOIN rules r ON r.rowid = p.rule " \
-              f"WHERE p.field IN ({marks}) {where}"
-        params: list[Any] = [*members, *args]
+              f"WHERE p.family = ? {where}"
+        params: list[Any] = [family, *args]
         if operator:
             sql += " AND p.operator = ?"
             params.append(operator)
@@ -259,11 +266,10 @@ class Catalog:
                                   "'process.name' or 'Processes.process_name'.")
         name = name.strip()
         row = self.db.execute(
+            "SELECT field FROM fields WHERE field = ? COLLATE NOCASE", (name,)).fetchone()
+        row = row or self.db.execute(
             "SELECT field FROM field_aliases WHERE vendor_field = ? COLLATE NOCASE "
-            "UNION SELECT field FROM fields WHERE field = ? COLLATE NOCASE "
-            "UNION SELECT DISTINCT field FROM predicates WHERE field = ? LIMIT 1",
-            (name, name, name),
-        ).fetchone()
+            "ORDER BY vendor_field = ? DESC, field LIMIT 1", (name, name)).fetchone()
         if row:
             return str(row[0])
         known = [r[0] for r in self.db.execute(
@@ -274,12 +280,13 @@ class Catalog:
         raise InvalidArgument(f"Unknown field {name!r}.{hint} Any vendor's spelling works, "
                               "e.g. 'Image', 'process.executable' or 'process_path'.")
 
-    def _family_members(self, canonical: str) -> list[str]:
+    def _family_members(self, canonical: str) -> tuple[str, list[str]]:
+        """The family a canonical field belongs to, and every field in it."""
         row = self.db.execute("SELECT family FROM fields WHERE field = ?", (canonical,)).fetchone()
         family = row[0] if row else canonical
         members = [r[0] for r in self.db.execute(
             "SELECT field FROM fields WHERE family = ? ORDER BY field", (family,))]
-        return members or [canonical]
+        return family, members or [canonical]
 
     # -- one rule ----------------------------------------------------------------------
 
@@ -482,38 +489,6 @@ def _group(rows: list[sqlite3.Row], key: str) -> dict[str, list[sqlite3.Row]]:
 
 def _ordered(counter: Counter[str], order: tuple[str, ...]) -> dict[str, int]:
     return {k: counter[k] for k in order if counter[k]}
-
-
-def _field_rows(preds: list[sqlite3.Row], limit: int) -> list[FieldRow]:
-    rules: dict[str, set[int]] = defaultdict(set)
-    how: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
-    values: dict[str, Counter[str]] = defaultdict(Counter)
-    merged: dict[str, set[str]] = defaultdict(set)
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    for p in preds:
-        fam = p["family"]
-        if fam is None:
-            continue
-        rules[fam].add(p["rule"])
-        how[fam][p["operator"]].add(p["rule"])
-        values[fam][p["ind_value"]] += 1
-        merged[fam].add(p["field"])
-        spellings[fam][f"{p['vendor']}:{p['vendor_field']}"] += 1
-    top = sorted(rules, key=lambda f: (-len(rules[f]), f))[:limit]
-    return [
-        FieldRow(
-            field=f, merged=sorted(merged[f]), rules=len(rules[f]),
-            how={op: len(rs) for op, rs in sorted(how[f].items(), key=lambda kv: -len(kv[1]))},
-            samples=[v for v, _ in values[f].most_common(5)],
-            vendor_fields=[s for s, _ in spellings[f].most_common()],
-        )
-        for f in top
-    ]
-
-
-def _spelling(p: sqlite3.Row) -> str:
-    field = p["vendor_field"] or "(keyword)"
-    return f"{p['vendor']}:{field} {p['operator']} {p['value']}"
 
 
 def _predicate_row(p: sqlite3.Row, reach: int | None = None) -> PredicateRow:

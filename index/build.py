@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from .aggregates import PRECOMPUTED_LIMIT, PredicateTuple, aggregate
 from .attack.matching import memberships, technique_flags
 from .attack.stix import Attack, load_attack
 from .models import VENDORS, RuleRecord
@@ -132,6 +133,7 @@ def _write_catalog(
 
     with _stage(stages, "aggregates"):
         writer.compute_reach()
+        _store_technique_aggregates(writer, tally)
         _store_reference_data(writer, attack, registry, events, tally.tagged)
     _finish_report(report, attack, registry, tally)
     writer.set_meta(
@@ -148,6 +150,8 @@ class _Tally:
     def __init__(self) -> None:
         self.unmapped = UnmappedFields()
         self.tagged: Counter[str] = Counter()
+        # Non-deprecated rules' predicates, for the precomputed technique aggregates.
+        self.predicates: dict[int, list[PredicateTuple]] = {}
 
 
 def _read_source(
@@ -221,6 +225,8 @@ def _store_source(
     src = report.sources[-1]
     for rule in rules:
         rowid = writer.add_rule(rule, families)
+        if not rule.deprecated:
+            tally.predicates[rowid] = _predicate_tuples(rowid, rule, families)
         techniques = sorted(set(rule.techniques))
         writer.add_rows(
             "rule_techniques", ((rowid, t, int(t in attack.techniques)) for t in techniques)
@@ -247,6 +253,34 @@ def _store_source(
         src.predicates += len(rule.predicates)
     writer.add_rows("sources", [(spec.name, spec.vendor, str(spec.root), src.files_read,
                                  src.rules_indexed)])
+
+
+def _predicate_tuples(
+    rowid: int, rule: RuleRecord, families: dict[str, str]
+) -> list[PredicateTuple]:
+    return [
+        PredicateTuple(
+            rowid, rule.vendor, p.polarity, families.get(p.field or "", p.field), p.field,
+            p.operator, p.vendor_field, p.value, p.ind_field, p.ind_operator or p.operator,
+            p.ind_value if p.ind_value is not None else p.value)
+        for p in rule.predicates
+    ]
+
+
+def _store_technique_aggregates(writer: CatalogWriter, tally: _Tally) -> None:
+    """top_indicators' default answer per technique, so the common request is a look-up."""
+    reach = {(f, op, v): (n, x) for f, op, v, n, x in writer.conn.execute(
+        "SELECT ind_field, ind_operator, ind_value, reach, exclude_reach FROM indicators")}
+    members: dict[str, set[int]] = defaultdict(set)
+    for technique, rule in writer.conn.execute("SELECT technique, rule FROM technique_rules"):
+        if rule in tally.predicates:
+            members[technique].add(rule)
+    rows = []
+    for technique, rules in members.items():
+        preds = (p for r in sorted(rules) for p in tally.predicates[r])
+        aggs = aggregate(preds, lambda key: reach.get(key, (0, 0)), PRECOMPUTED_LIMIT)
+        rows.append((technique, *(json.dumps([m.model_dump() for m in part]) for part in aggs)))
+    writer.add_rows("technique_aggregates", rows)
 
 
 def _store_reference_data(

@@ -132,9 +132,21 @@ CREATE TABLE field_aliases (
     vendor_field TEXT NOT NULL,
     PRIMARY KEY (field, vendor, vendor_field)
 ) WITHOUT ROWID;
+CREATE INDEX field_aliases_spelling ON field_aliases(vendor_field COLLATE NOCASE);
 
 CREATE TABLE fields (
     field  TEXT PRIMARY KEY,
     family TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX fields_nocase ON fields(field COLLATE NOCASE);
+CREATE INDEX fields_family ON fields(family);
 
+
+-- top_indicators' answer for the default request (all sources, no deprecated rules,
+-- sub-techniques rolled up), the first PRECOMPUTED_LIMIT rows of each list, as JSON.
+CREATE TABLE technique_aggregates (
+    technique  TEXT PRIMARY KEY,
+    fields     TEXT NOT NULL,
+    indicators TEXT NOT NULL,
+    exclusions TEXT NOT NULL
+) WITHOUT ROWID;
