@@ -70,6 +70,7 @@ class TechniqueCoverage(BaseModel):
     total: int
     returned: int
     next: dict[str, Any] | None = Field(None, description="Arguments for the next page.")
+    notes: list[str] = Field(default_factory=list, description="Why an answer may be empty.")
 
 
 class FieldRow(BaseModel):
@@ -118,7 +119,10 @@ class PredicateRow(BaseModel):
     case_sensitive: bool = False
     indicator: str | None = Field(
         None, description="`field operator value` used for counting, when it differs.")
-    corpus_reach: int | None = None
+    corpus_reach: int | None = Field(
+        None, description="Non-deprecated rules in the catalog that detect on this indicator.")
+    exclusion_reach: int | None = Field(
+        None, description="For an exclusion: non-deprecated rules in the catalog excluding it.")
 
 
 class FieldMatch(RuleRow):
@@ -139,6 +143,7 @@ class RulesByField(BaseModel):
     total: int
     returned: int
     next: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list, description="Why an answer may be empty.")
 
 
 class TechniqueRef(BaseModel):

@@ -81,7 +81,20 @@ class Catalog:
             technique=info, filters=filters, include_subtechniques=include_subtechniques,
             counts=counts, events=self._events_of([r["rowid"] for r in rows]),
             rules=dict(grouped), total=len(rows), returned=len(page), next=nxt,
+            notes=self._notes(filters, len(rows), offset),
         )
+
+    def _notes(self, filters: Filters, total: int, offset: int) -> list[str]:
+        """Say why an answer may be empty: unindexed vendors, a page past the end."""
+        indexed = {r[0] for r in self.db.execute("SELECT DISTINCT vendor FROM sources "
+                                                 "WHERE rules > 0")}
+        asked = filters.vendors or list(VENDORS)
+        missing = [v for v in asked if v not in indexed]
+        notes = [f"This catalog has no {v} rules indexed." for v in missing
+                 if filters.vendors or total == 0]
+        if total and offset >= total:
+            notes.append(f"offset {offset} is past the end ({total}); use offset 0.")
+        return notes
 
     def _technique_rules(
         self, technique: str, include_subtechniques: bool, filters: Filters
@@ -220,8 +233,12 @@ class Catalog:
         if polarity:
             sql += " AND p.polarity = ?"
             params.append(polarity)
-        if value is not None:
-            sql += " AND p.value = ?" if exact else " AND instr(lower(p.value), lower(?)) > 0"
+        if value is not None and exact:
+            # As written, or as the normalized indicator (`process.name eq regsvr32.exe`).
+            sql += " AND (p.value = ? OR p.ind_value = ? OR p.ind_value = lower(?))"
+            params += [value, value, value]
+        elif value is not None:
+            sql += " AND instr(lower(p.value), lower(?)) > 0"
             params.append(value)
         if technique:
             tech = self._technique_info(technique).id
@@ -257,6 +274,7 @@ class Catalog:
             operator=asked["operator"], polarity=asked["polarity"], exact=asked["exact"],
             technique=asked["technique"], filters=filters, rules=matches,
             total=len(ordered), returned=len(page), next=nxt,
+            notes=self._notes(filters, len(ordered), offset) + _value_hint(asked, len(ordered)),
         )
 
     def _resolve_field(self, name: str) -> str:
@@ -293,8 +311,8 @@ class Catalog:
     def get_rule(self, rule_id: str, include_raw: bool = False) -> RuleDetail:
         r = self._find_rule(rule_id)
         doc = json.loads(r["doc"])
-        preds = [_predicate_row(p, self._reach((p["ind_field"], p["ind_operator"],
-                                                 p["ind_value"]))[0])
+        preds = [_predicate_row(p, *self._reach((p["ind_field"], p["ind_operator"],
+                                                  p["ind_value"])))
                  for p in self._predicates_of([r["rowid"]])]
         return RuleDetail(
             rule=_rule_row(r), description=r["description"], author=r["author"],
@@ -491,7 +509,9 @@ def _ordered(counter: Counter[str], order: tuple[str, ...]) -> dict[str, int]:
     return {k: counter[k] for k in order if counter[k]}
 
 
-def _predicate_row(p: sqlite3.Row, reach: int | None = None) -> PredicateRow:
+def _predicate_row(
+    p: sqlite3.Row, reach: int | None = None, excluded: int | None = None
+) -> PredicateRow:
     indicator = f"{p['ind_field']} {p['ind_operator']} {p['ind_value']}"
     own = f"{p['field']} {p['operator']} {p['value']}"
     return PredicateRow(
@@ -499,6 +519,7 @@ def _predicate_row(p: sqlite3.Row, reach: int | None = None) -> PredicateRow:
         value=p["value"], polarity=p["polarity"], selection=p["selection"],
         transforms=json.loads(p["transforms"]), case_sensitive=bool(p["case_sensitive"]),
         indicator=indicator if indicator != own else None, corpus_reach=reach,
+        exclusion_reach=excluded if p["polarity"] == "exclude" else None,
     )
 
 
@@ -516,7 +537,7 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
         rejections=[f"{r['source']}:{r['path']}:{r['line'] or ''}: {r['reason']}"
                     for r in rejections[:20]],
         rejections_total=len(rejections), unparsed_rules=len(report["unparsed"]),
-        unknown_techniques=[f"{u['technique_id']} ({u['rules']} rules)"
+        unknown_techniques=[f"{u['technique_id']} ({_rules(u['rules'])})"
                             for u in report["unknown_techniques"]],
         unmapped_fields=[f"{u['vendor']}:{u['vendor_field']} ({u['predicates']})"
                          for u in report["unmapped_fields"][:10]],
@@ -527,3 +548,15 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
                     and s["files_read"] == s["files_indexed"] + s["files_rejected"]
                     for s in sources),
     )
+
+
+def _value_hint(asked: dict[str, Any], total: int) -> list[str]:
+    value = asked.get("value") or ""
+    if total or "\\\\" not in value:
+        return []
+    return ["No match. Values are compared as written: '\\\\' is two backslashes; "
+            "rule paths use one (e.g. '\\CurrentVersion\\Run')."]
+
+
+def _rules(n: int) -> str:
+    return f"{n} rule" if n == 1 else f"{n} rules"

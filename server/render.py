@@ -17,7 +17,8 @@ from rulecat.index.answers import (
 from rulecat.index.errors import InvalidArgument
 from rulecat.index.models import VENDORS
 
-console = Console(soft_wrap=False)
+# On a pipe rich would assume 80 columns; answers read better a little wider.
+console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
 def Table(*columns: str, **kwargs: object) -> _RichTable:  # noqa: N802 - reads like rich's
@@ -114,6 +115,7 @@ def show_coverage(a: TechniqueCoverage) -> None:
         for r in rows:
             table.add_row(r.level or "", r.title, r.via or "", r.id)
         console.print(table)
+    _notes(a.notes)
     if a.events:
         table = Table("provider", "event", "title", "rules", title="events", title_justify="left")
         for e in a.events:
@@ -131,47 +133,61 @@ def show_indicators(a: TopIndicators) -> None:
         table.add_row(f.field, str(f.rules), how, " | ".join(f.samples[:3]),
                       ", ".join(f.vendor_fields[:4]))
     console.print(table)
-    console.print(_indicator_table("indicators (detect)", a.indicators))
-    console.print(_indicator_table("exclusions", a.exclusions))
+    console.print(_indicator_table("indicators (detect)", a.indicators, "reach"))
+    if a.exclusions:
+        console.print(_indicator_table("exclusions", a.exclusions, "excluded by"))
+    console.print("[dim]reach: rules in the whole catalog that detect on the same test; "
+                  "excluded by: rules that exclude it; specific: no rule outside this "
+                  "technique has it.[/]")
 
 
-def _indicator_table(title: str, rows: list[IndicatorRow]) -> Table:
-    table = Table("field", "op", "value", "rules", "reach", "specific", title=title,
+def _indicator_table(title: str, rows: list[IndicatorRow], reach: str) -> Table:
+    table = Table("field", "op", "value", "rules", reach, "specific", title=title,
                   title_justify="left")
     for i in rows:
+        n = i.exclusion_reach if i.exclusion_reach is not None else i.corpus_reach
         table.add_row(i.field or "(keyword)", i.operator, i.value, str(i.rules),
-                      str(i.corpus_reach), "yes" if i.specific_to_technique else "")
+                      str(n), "yes" if i.specific_to_technique else "")
     return table
 
 
 def show_rules_by_field(a: RulesByField) -> None:
     console.print(f"[bold]{a.field}[/] (searched {', '.join(a.fields_matched)}; "
                   f"spellings {', '.join(a.aliases) or 'none'})")
-    table = Table("rule", "title", "tests")
+    table = Table("level", "title", "tests", "rule")
     for r in a.rules:
-        tests = "\n".join(f"{p.polarity[:3]} {p.vendor_field} {p.operator} {p.value}"
+        tests = "\n".join(f"{p.polarity} {p.vendor_field} {p.operator} {p.value}"
                           for p in r.predicates[:4])
-        table.add_row(r.id, r.title, tests)
-    console.print(table)
+        table.add_row(r.level or "", r.title, tests, r.id)
+    if a.rules:
+        console.print(table)
+    console.print(f"{a.total} rules match.")
+    _notes(a.notes)
     _more(a.total, a.returned, a.next)
 
 
 def show_rule(a: RuleDetail) -> None:
     r = a.rule
-    console.print(f"[bold]{r.title}[/]  {r.id}  [dim]{r.level} · {r.status} · {a.path}[/]")
+    facts = " · ".join(x for x in (r.level, r.status, a.path) if x)
+    console.print(f"[bold]{r.title}[/]  {r.id}  [dim]{facts}[/]")
+    console.print(a.description, markup=False, highlight=False)
     techniques = ", ".join(f"{t.id} {t.name or ''}".strip() for t in a.techniques)
     console.print(f"techniques: {techniques}")
     console.print("events: " + ", ".join(f"{e.provider} {e.event_id} ({e.title})"
                                          for e in a.events))
-    for title, rows in (("detection", a.detection), ("exclusions", a.exclusions)):
-        table = Table("selection", "field", "op", "value", "reach", title=title,
+    for title, rows, reach in (("detection", a.detection, "reach"),
+                               ("exclusions", a.exclusions, "excluded by")):
+        if not rows:
+            continue
+        table = Table("selection", "field", "op", "value", reach, title=title,
                       title_justify="left")
         for p in rows:
+            n = p.exclusion_reach if p.exclusion_reach is not None else p.corpus_reach
             table.add_row(p.selection or "", p.vendor_field or "(keyword)", p.operator, p.value,
-                          str(p.corpus_reach))
+                          str(n))
         console.print(table)
     if a.raw:
-        console.print(a.raw, markup=False, highlight=False)
+        sys.stdout.write(a.raw if a.raw.endswith("\n") else a.raw + "\n")
 
 
 def show_info(a: CatalogInfo) -> None:
@@ -189,6 +205,11 @@ def show_info(a: CatalogInfo) -> None:
                   f"{rep.unparsed_rules}; adds up: {rep.adds_up}")
     for line in rep.rejections:
         console.print(f"  rejected {line}", markup=False, highlight=False)
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"[yellow]note[/] {note}", highlight=False)
 
 
 def _via(via: dict[str, int]) -> str:
