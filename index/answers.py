@@ -176,6 +176,12 @@ class RuleDetail(BaseModel):
     references: list[str]
     falsepositives: list[str]
     related_rules: list[str]
+    grouping_fields: list[str] = Field(
+        default_factory=list, description="Threshold, new_terms, EQL/SPL `by` keys.")
+    indices: list[str] = Field(default_factory=list, description="Indices or datamodels read.")
+    data_sources: list[str] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Vendor metadata, e.g. Splunk's expanded_search.")
     events: list[RuleEvent]
     parsed: bool
     unparsed_reason: str | None

@@ -321,6 +321,8 @@ class Catalog:
             tags=doc["tags"], techniques=self._rule_techniques(r["rowid"]),
             tactics=doc["tactics"], logsource=doc["logsource"], references=doc["references"],
             falsepositives=doc["falsepositives"], related_rules=doc["related_rules"],
+            grouping_fields=doc.get("grouping_fields", []), indices=doc.get("indices", []),
+            data_sources=doc.get("data_sources", []), extra=doc.get("extra", {}),
             events=self._rule_events(r["rowid"]), parsed=bool(r["parsed"]),
             unparsed_reason=r["unparsed_reason"],
             detection=[p for p in preds if p.polarity == "detect"],

@@ -128,6 +128,10 @@ def _write_catalog(
         with _stage(stages, f"normalize:{spec.name}"):
             for rule in rules:
                 _normalize(rule, registry, events, tally)
+        reader = reader_for(spec.vendor)
+        if reader is not None and hasattr(reader, "source_summary"):
+            # A reader may say more about its source (e.g. Splunk's unresolved macros).
+            report.sources[-1].details = reader.source_summary(spec.root, rules).as_dict()
         with _stage(stages, f"store:{spec.name}"):
             _store_source(writer, spec, rules, attack, families, report, tally)
 
@@ -250,6 +254,8 @@ def _store_source(
         lang = src.languages.setdefault(rule.language or "none", LanguageStats())
         lang.rules += 1
         lang.parsed += int(rule.parsed)
+        lang.active += int(not rule.deprecated)
+        lang.active_parsed += int(rule.parsed and not rule.deprecated)
         src.predicates += len(rule.predicates)
     writer.add_rows("sources", [(spec.name, spec.vendor, str(spec.root), src.files_read,
                                  src.rules_indexed)])

@@ -9,6 +9,8 @@ counts as indexed and has entries in `rejections`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from .models import Rejection
@@ -21,7 +23,9 @@ class SkippedFile(BaseModel):
 
 class LanguageStats(BaseModel):
     rules: int = 0
-    parsed: int = 0
+    parsed: int = 0  # read whole into predicates
+    active: int = 0  # not deprecated
+    active_parsed: int = 0
 
 
 class SourceReport(BaseModel):
@@ -41,6 +45,7 @@ class SourceReport(BaseModel):
         default_factory=dict, description="Per query language: rules, and those parsed whole.")
     skipped: list[SkippedFile] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)  # reader-specific summary
 
     def adds_up(self) -> bool:
         return (

@@ -8,31 +8,28 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
-def corpora() -> Path:
-    """The real corpora folder; missing: fail when CI is set, skip otherwise."""
-    path = Path(
-        os.environ.get("RULECAT_CORPORA")
-        or Path(__file__).resolve().parents[2] / "shared" / "corpora"
-    )
+def require(path: Path, what: str) -> Path:
+    """Real input a test needs: missing, the test fails when CI is set and skips otherwise."""
     if not path.is_dir():
-        message = f"corpora folder not found: {path} (set RULECAT_CORPORA)"
+        message = f"{what} not found: {path} (set RULECAT_CORPORA)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    """The real corpora folder (`../shared/corpora` beside the clone)."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+    return require(Path(os.environ.get("RULECAT_CORPORA") or default), "corpora folder")
 
 
 @pytest.fixture(scope="session")
 def sigma_corpus(corpora: Path) -> Path:
-    """The SigmaHQ snapshot inside the corpora; missing: fail when CI is set, skip otherwise."""
-    path = corpora / "sigma"
-    if not (path / "rules").is_dir():
-        message = f"Sigma corpus not found: {path}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    """The SigmaHQ snapshot inside the corpora."""
+    require(corpora / "sigma" / "rules", "Sigma corpus")
+    return corpora / "sigma"
 
 
 @pytest.fixture(scope="session")

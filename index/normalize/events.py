@@ -81,6 +81,7 @@ class EventCatalog:
             self._by_label.update((label.lower(), name) for label in labels)
         self._services = self._derive_services()
         self._categories = self._derive_categories()
+        self._elastic = ElasticEventMap(data.get("elastic") or {}, self._by_channel)
 
     @classmethod
     def load(cls) -> EventCatalog:
@@ -172,6 +173,16 @@ class EventCatalog:
             refs = [r for r in refs if r.event_id in ids] or refs
         return _unique(refs)
 
+    def events_for_elastic(
+        self,
+        indices: Iterable[str],
+        predicates: Iterable[Predicate] = (),
+        categories: Iterable[str] = (),
+    ) -> list[EventRef]:
+        """Events an Elastic rule relies on (see `ElasticEventMap`); `categories` adds
+        event categories the query names outside predicates (EQL `process where`)."""
+        return self._elastic.events(self, list(indices), list(predicates), list(categories))
+
     def events_for_data_source(self, name: str, known_only: bool = False) -> list[EventRef]:
         """Events a data-source name states: `Sysmon EventID 1`, `Windows Event Log Security
         4688`, `NTLM Operational 8004,8005,8006`, parts joined with `AND`.
@@ -216,3 +227,157 @@ def _load_yaml(filename: str) -> dict[str, Any]:
 @cache
 def _load_catalog() -> EventCatalog:
     return EventCatalog(_load_yaml("events.yaml"))
+
+
+# --------------------------------------------------------------------------- Elastic
+
+_CODE_FIELDS = ("event.code", "winlog.event_id")
+_DATASET_FIELDS = ("event.dataset", "data_stream.dataset")
+_PROVIDER_FIELDS = ("event.provider", "winlog.provider_name")
+_WINDOWS = "windows"  # events.yaml's name for "any Windows channel"
+_DEFEND = "Elastic Defend"
+_SUFFIXES = (".caseless", ".keyword", ".text", ".wildcard")
+
+
+def _detected_values(predicates: Iterable[Predicate]) -> dict[str, set[str]]:
+    """{field: values} of `detect` eq / wildcard predicates (fields and values lower-case)."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for pred in predicates:
+        if pred.polarity != "detect" or pred.operator not in ("eq", "wildcard"):
+            continue
+        values[_field_key(pred.vendor_field)].add(pred.value.strip().lower())
+    return values
+
+
+def _field_key(field: str | None) -> str:
+    """A field as the tables name it: lower-case, no EQL `?`, no multi-field suffix."""
+    key = (field or "").lower().lstrip("?")
+    for suffix in _SUFFIXES:
+        key = key.removesuffix(suffix)
+    return key
+
+
+def _longest_prefix(name: str, table: dict[str, Any]) -> list[str]:
+    """The value of the longest key `name` starts with, as a list ([] if none)."""
+    name = name.lower().rstrip("*")
+    best = max((p for p in table if name.startswith(p)), key=len, default=None)
+    found = table[best] if best is not None else []
+    return found if isinstance(found, list) else [found]
+
+
+def _index_dataset(index: str) -> str:
+    """`logs-endpoint.events.process-*` -> `endpoint.events.process`."""
+    name = index.lower().removeprefix("logs-")
+    return name.rstrip("*").rstrip("-")
+
+
+class ElasticEventMap:
+    """Elastic rules to events, from `events.yaml`'s `elastic:` tables.
+
+    * Providers: the ones the rule's `event.dataset` / `data_stream.dataset` values name,
+      else those of its index patterns (a dataset rulecat has no events for, often one
+      branch of an `or`, narrows nothing). `windows` (Winlogbeat, forwarded events) stands
+      for the Windows channel providers.
+    * Event kinds: the rule's `event.category` values (and an EQL query's categories),
+      else the category its Elastic Defend data streams imply; narrowed by `event.type`
+      / `event.action` values and by fields only one kind holds (`dns.question.name`).
+      Each kind is an Elastic Defend event and, where one exists, the Sysmon or Security
+      event Elastic's integrations read the same way (origin `index`).
+    * `event.code` values, on Windows channel providers, name events directly (origin
+      `predicate`) and replace the kinds for those providers, as a Sigma rule's EventID
+      test narrows its logsource; `event.provider` / `winlog.channel` tests pick the
+      provider, else the one provider that defines the id, else `windows_providers`' order.
+    * Only `detect` predicates count: `not event.type : "end"` does not select an event.
+    """
+
+    def __init__(self, data: dict[str, Any], by_channel: dict[str, str]) -> None:
+        lower = _lower_keys
+        self._indices = lower(data.get("indices"))
+        self._datasets = lower(data.get("datasets"))
+        self._dataset_categories = lower(data.get("dataset_categories"))
+        self._event_providers = lower(data.get("event_providers"))
+        self._windows = list(data.get("windows_providers") or [])
+        self._by_channel = by_channel
+        self._categories = {
+            name.lower(): (list(spec.get("kinds") or []), lower(spec.get("narrow")))
+            for name, spec in (data.get("categories") or {}).items()
+        }
+        self._field_kinds = lower(data.get("field_kinds"))
+        self._narrow_fields = [f.lower() for f in data.get("narrow_fields") or []]
+        self._field_events = lower(data.get("field_events"))
+        self._kinds: dict[str, dict[str, list[int]]] = data.get("kinds") or {}
+
+    def events(
+        self, catalog: EventCatalog, indices: list[str], predicates: list[Predicate],
+        categories: list[str],
+    ) -> list[EventRef]:
+        """The events one rule relies on (see the class docstring)."""
+        values = _detected_values(predicates)
+        tested = {_field_key(p.vendor_field) for p in predicates if p.vendor_field}
+        providers = self._providers(indices, values)
+        codes = sorted({int(v) for f in _CODE_FIELDS for v in values.get(f, ()) if v.isdigit()})
+        windows = [p for p in self._expand(providers) if p != _DEFEND]
+        refs = self._code_events(catalog, windows, codes, values) if codes and windows else []
+        for field in sorted(tested):
+            provider, event_id = self._field_events.get(field) or (None, None)
+            if provider in windows and event_id is not None:
+                refs.append(EventRef(provider=provider, event_id=event_id, origin="predicate"))
+        # Windows events the rule names directly replace the ones its kinds would give.
+        by_kind = {_DEFEND} & providers if refs else set(self._expand(providers))
+        for kind in self._event_kinds(indices, values, tested, categories):
+            refs += [EventRef(provider=p, event_id=i, origin="index")
+                     for p, ids in self._kinds.get(kind, {}).items() if p in by_kind
+                     for i in ids]
+        return _unique(refs)
+
+    def _providers(self, indices: list[str], values: dict[str, set[str]]) -> set[str]:
+        datasets = {v for f in _DATASET_FIELDS for v in values.get(f, ())}
+        named = {p for d in datasets for p in _longest_prefix(d, self._datasets)}
+        return named or {p for index in indices for p in _longest_prefix(index, self._indices)}
+
+    def _expand(self, providers: set[str]) -> list[str]:
+        """Providers with `windows` spelled out, in `windows_providers`' order."""
+        names = {p for p in providers if p != _WINDOWS}
+        if _WINDOWS in providers:
+            names |= set(self._windows)
+        order = {p: n for n, p in enumerate(self._windows)}
+        return sorted(names, key=lambda p: (order.get(p, len(order)), p))
+
+    def _event_kinds(
+        self, indices: list[str], values: dict[str, set[str]], tested: set[str],
+        categories: list[str],
+    ) -> list[str]:
+        named = {c.lower() for c in categories} | values.get("event.category", set())
+        if not named:
+            datasets = values.get("event.dataset", set()) | values.get(
+                "data_stream.dataset", set()) | {_index_dataset(i) for i in indices}
+            named = {c for d in datasets for c in _longest_prefix(d, self._dataset_categories)}
+        chosen = {v for f in self._narrow_fields for v in values.get(f, ())}
+        by_field = {kind for field in tested if (kind := self._field_kinds.get(field))}
+        kinds: list[str] = sorted(by_field) if not named else []
+        for name in sorted(named):
+            default, narrow = self._categories.get(name, ([], {}))
+            selected = {narrow[v] for v in chosen if v in narrow} | (by_field & set(
+                narrow.values()))
+            kinds += sorted(selected) or default
+        return kinds
+
+    def _code_events(
+        self, catalog: EventCatalog, windows: list[str], codes: list[int],
+        values: dict[str, set[str]],
+    ) -> list[EventRef]:
+        hinted = {self._event_providers.get(v) for f in _PROVIDER_FIELDS
+                  for v in values.get(f, ())}
+        hinted |= {self._by_channel.get(v) for v in values.get("winlog.channel", ())}
+        candidates = [p for p in windows if p in hinted] or windows
+        refs: list[EventRef] = []
+        for code in codes:
+            having = [p for p in candidates if (p, code) in catalog]
+            provider = having[0] if having else candidates[0] if len(candidates) == 1 else None
+            if provider:
+                refs.append(EventRef(provider=provider, event_id=code, origin="predicate"))
+        return refs
+
+
+def _lower_keys(table: Any) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in (table or {}).items()}

@@ -15,7 +15,7 @@ from typing import Protocol
 from ..models import Rejection, RuleRecord
 
 # vendor -> module of this package; a vendor missing here has no reader yet.
-_READER_MODULES = {"sigma": "sigma"}
+_READER_MODULES = {"sigma": "sigma", "elastic": "elastic", "splunk": "splunk"}
 
 
 class Reader(Protocol):
