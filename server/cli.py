@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -168,7 +169,13 @@ def _logging(verbose: int) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 
+# Features add their commands from their own modules, each with `register(app)`.
+FEATURE_COMMANDS: tuple[str, ...] = ()
+
+
 def main() -> None:
+    for name in FEATURE_COMMANDS:
+        import_module(f"{__package__}.{name}").register(app)
     try:
         app()
     except RulecatError as exc:

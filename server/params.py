@@ -1,0 +1,23 @@
+"""Tool parameters shared by every MCP tool, described for the model reading them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                            open_world_hint=False)
+
+TechniqueId = Annotated[str, Field(description="ATT&CK technique ID, e.g. 'T1059.001'.")]
+Sources = Annotated[list[str] | None, Field(description="Only these sources, e.g. ['sigma'].")]
+Vendors = Annotated[list[str] | None,
+                    Field(description="Only these vendors: 'sigma', 'elastic', 'splunk'.")]
+IncludeDeprecated = Annotated[bool, Field(description="Also count deprecated rules.")]
+Limit = Annotated[int, Field(description="Rows per page, 1-200.")]
+Offset = Annotated[int, Field(description="Rows to skip; use the answer's `next`.")]
+Subtechniques = Annotated[bool, Field(
+    description="Roll sub-techniques' rules into a parent technique's answer.")]
+
+
