@@ -126,7 +126,9 @@ class PredicateRow(BaseModel):
 
 
 class FieldMatch(RuleRow):
-    predicates: list[PredicateRow] = Field(description="The rule's tests that matched.")
+    matched: int = Field(description="How many of the rule's tests matched.")
+    predicates: list[PredicateRow] = Field(
+        description="The first 5 matching tests; get_rule shows them all.")
 
 
 class RulesByField(BaseModel):

@@ -29,6 +29,7 @@ from .store import open_catalog
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
 VIA_ORDER = ("exact", "subtechnique", "revoked", "renamed")
 MAX_LIMIT = 200
+MAX_PREDICATES_SHOWN = 5  # per rule in find_rules_by_field; get_rule shows them all
 RULE_COLUMNS = "r.rowid, r.id, r.source, r.vendor, r.title, r.level, r.status, r.deprecated, r.url"
 
 
@@ -223,28 +224,25 @@ class Catalog:
         _check_choice("polarity", polarity, ("detect", "exclude"))
         family, members = self._family_members(canonical)
 
+        # First the matching (rule, seq) from the covering family index, then their rows.
+        hits, params = _value_test(family, polarity, value, exact)
         where, args = _filter_sql(filters)
-        sql = f"SELECT {RULE_COLUMNS}, p.* FROM predicates p JOIN rules r ON r.rowid = p.rule " \
-              f"WHERE p.family = ? {where}"
-        params: list[Any] = [family, *args]
+        sql = f"""
+            WITH hits AS ({hits})
+            SELECT {RULE_COLUMNS}, p.* FROM hits h
+            JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
+            JOIN rules r ON r.rowid = h.rule
+            WHERE 1 {where}
+        """
+        params += args
         if operator:
             sql += " AND p.operator = ?"
             params.append(operator)
-        if polarity:
-            sql += " AND p.polarity = ?"
-            params.append(polarity)
-        if value is not None and exact:
-            # As written, or as the normalized indicator (`process.name eq regsvr32.exe`).
-            sql += " AND (p.value = ? OR p.ind_value = ? OR p.ind_value = lower(?))"
-            params += [value, value, value]
-        elif value is not None:
-            sql += " AND instr(lower(p.value), lower(?)) > 0"
-            params.append(value)
         if technique:
             tech = self._technique_info(technique).id
             sql += " AND p.rule IN (SELECT rule FROM technique_rules WHERE technique = ?)"
             params.append(tech)
-        rows = self.db.execute(sql, params).fetchall()
+        rows = self.db.execute(sql + " ORDER BY p.rule, p.seq", params).fetchall()
         return self._rules_by_field_answer(
             canonical, members, rows, filters, limit, offset,
             dict(field=field, value=value, operator=operator, technique=technique,
@@ -261,7 +259,8 @@ class Catalog:
         ordered = sorted(by_rule.values(), key=lambda g: _rule_sort_key(g[0]))
         page = ordered[offset : offset + limit]
         matches = [
-            FieldMatch(**_rule_row(g[0]).model_dump(), predicates=[_predicate_row(p) for p in g])
+            FieldMatch(**_rule_row(g[0]).model_dump(), matched=len(g),
+                       predicates=[_predicate_row(p) for p in g[:MAX_PREDICATES_SHOWN]])
             for g in page
         ]
         aliases = sorted({f"{r['vendor']}:{r['vendor_field']}" for r in rows})
@@ -376,18 +375,11 @@ class Catalog:
                 "FROM sources s ORDER BY s.name")
         ]
 
-        def count(sql: str) -> int:
-            return int(self.db.execute(sql).fetchone()[0])
-
+        counts = json.loads(self.meta["counts"])
         return CatalogInfo(
             catalog=str(self.path), build_id=self.meta["build_id"],
             built_at=self.meta["built_at"], attack_version=self.attack_version,
-            sources=sources, rules=count("SELECT COUNT(*) FROM rules"),
-            predicates=count("SELECT COUNT(*) FROM predicates"),
-            indicators=count("SELECT COUNT(*) FROM indicators"),
-            techniques_covered=count("SELECT COUNT(DISTINCT technique) FROM technique_rules"),
-            events_used=count("SELECT COUNT(*) FROM (SELECT DISTINCT provider, event_id "
-                              "FROM rule_events)"),
+            sources=sources, **counts,
             report=_report_summary(report),
         )
 
@@ -460,6 +452,27 @@ def _check_page(limit: int, offset: int) -> tuple[int, int]:
 def _check_choice(name: str, given: str | None, valid: tuple[str, ...]) -> None:
     if given is not None and given not in valid:
         raise InvalidArgument(f"Unknown {name} {given!r}. Valid: {', '.join(valid)}.")
+
+
+def _value_test(
+    family: str, polarity: str | None, value: str | None, exact: bool
+) -> tuple[str, list[Any]]:
+    """SQL selecting (rule, seq) of a family's predicates that pass the value test.
+
+    The value is a case-insensitive substring of the value as written, or with `exact`
+    equal to it as written or to the normalized indicator (`process.name eq regsvr32.exe`).
+    """
+    sql, params = "SELECT rule, seq FROM predicates WHERE family = ?", [family]
+    if polarity:
+        sql += " AND polarity = ?"
+        params.append(polarity)
+    if value is not None and exact:
+        sql += " AND (value = ? OR ind_value = ? OR ind_value = lower(?))"
+        params += [value, value, value]
+    elif value is not None:
+        sql += " AND instr(lower(value), lower(?)) > 0"
+        params.append(value)
+    return sql, params
 
 
 def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:

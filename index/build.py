@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .aggregates import PRECOMPUTED_LIMIT, PredicateTuple, aggregate
+from .analytics.log_sources import telemetry_rows
 from .attack.matching import memberships, technique_flags
 from .attack.stix import Attack, load_attack
 from .models import VENDORS, RuleRecord
@@ -145,6 +146,7 @@ def _write_catalog(
         built_at=report.started,
         attack_version=attack.version,
         schema_version="1",
+        counts=writer.count_totals(),
     )
 
 
@@ -300,6 +302,7 @@ def _store_reference_data(
     ids = sorted(set(attack.techniques) | extra)
     writer.add_rows("techniques", (_technique_row(tid, attack) for tid in ids))
     writer.add_rows("events", events.events())
+    writer.add_rows("attack_telemetry", telemetry_rows(attack, events))
     writer.add_rows("field_aliases", registry.alias_rows())
     writer.add_rows("fields", registry.families().items())
     writer.conn.execute("INSERT OR IGNORE INTO fields SELECT DISTINCT field, family "

@@ -57,7 +57,8 @@ CREATE TABLE predicates (
     ind_value      TEXT NOT NULL,
     PRIMARY KEY (rule, seq)
 ) WITHOUT ROWID;
-CREATE INDEX predicates_family ON predicates(family, polarity);
+-- Covers find_rules_by_field's value test, so non-matching rows are never fetched.
+CREATE INDEX predicates_family ON predicates(family, polarity, value, ind_value);
 CREATE INDEX predicates_indicator ON predicates(ind_field, ind_operator, ind_value);
 
 -- Corpus reach: distinct non-deprecated rules, all sources, with a detect predicate on it;
@@ -150,3 +151,20 @@ CREATE TABLE technique_aggregates (
     indicators TEXT NOT NULL,
     exclusions TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- What ATT&CK's analytics say to collect per technique (technique <- detection strategy
+-- -> analytic -> log source). A log source that names Windows event ids is one row per
+-- event (provider, event_id); any other keeps provider NULL: a named data source.
+CREATE TABLE attack_telemetry (
+    technique      TEXT NOT NULL,
+    strategy       TEXT NOT NULL,                  -- DET0224
+    analytic       TEXT NOT NULL,                  -- AN0628
+    platforms      TEXT NOT NULL,                  -- JSON list, the analytic's
+    data_component TEXT NOT NULL,                  -- e.g. Process Creation
+    log_source     TEXT NOT NULL,                  -- e.g. WinEventLog:Sysmon
+    channel        TEXT,                           -- e.g. EventCode=1
+    provider       TEXT,
+    event_id       INTEGER
+);
+CREATE INDEX attack_telemetry_technique ON attack_telemetry(technique);
+CREATE INDEX attack_telemetry_event ON attack_telemetry(provider, event_id);

@@ -93,6 +93,18 @@ class CatalogWriter:
             """
         )
 
+    def count_totals(self) -> dict[str, int]:
+        """Catalog-wide counts `catalog_info` reports, computed once here."""
+        queries = {
+            "rules": "SELECT COUNT(*) FROM rules",
+            "predicates": "SELECT COUNT(*) FROM predicates",
+            "indicators": "SELECT COUNT(*) FROM indicators",
+            "techniques_covered": "SELECT COUNT(DISTINCT technique) FROM technique_rules",
+            "events_used": "SELECT COUNT(*) FROM (SELECT DISTINCT provider, event_id "
+                           "FROM rule_events)",
+        }
+        return {k: int(self.conn.execute(q).fetchone()[0]) for k, q in queries.items()}
+
     def commit(self) -> None:
         """Finish the file and swap it in with one rename."""
         self.conn.execute("COMMIT")
