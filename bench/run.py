@@ -4,9 +4,12 @@
 
 Figures: build time per stage, catalog size, peak memory of the build, server start to
 first answer (a real stdio `rulecat serve`), CLI cold query, p50/p99 per tool over repeated
-in-process calls, and answer sizes. `--subset N` builds from the first N Sigma rule files
+in-process calls, answer sizes, and HTTP p50/p99 under load (`bench/load.py`: 16 concurrent
+clients on loopback). `--subset N` builds from the first N Sigma rule files
 only (CI runs that, so this script cannot rot). Targets on the full Sigma corpus, 2 cores:
 build <= 6 s, start to first answer <= 2 s, CLI cold query <= 0.5 s, tool p50 <= 5 ms.
+`search`: FTS5 and Whoosh side by side (index build time and size, p50/p99 over 100 fixed
+queries, answer sizes); targets FTS5 p50 <= 2 ms, 20 results <= 12 KB.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"
@@ -51,10 +55,22 @@ def main() -> None:
         figures["cli_cold_query_s"] = _cli_cold(catalog)
         figures["server_start_to_first_answer_s"] = _server_first_answer(catalog)
         figures["tools"] = _tool_latency(catalog)
+        figures["search"] = _search_engines(catalog, figures["build"])
+        figures["http_load"] = _http_load(catalog, calls=1600 if args.subset else 3200)
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
         print(json.dumps(figures, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _http_load(catalog: Path, calls: int) -> dict[str, Any]:
+    """p50/p99 of 16 concurrent MCP clients over `rulecat serve --http` (bench/load.py)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--catalog",
+                          str(catalog), "--clients", "16", "--calls", str(calls)],
+                         capture_output=True, text=True, check=False)
+    if not out.stdout.strip():
+        return {"error": out.stderr[-500:]}
+    return dict(json.loads(out.stdout))
 
 
 def _parse_args() -> argparse.Namespace:
@@ -170,6 +186,103 @@ def _tool_latency(catalog: Path) -> dict[str, dict[str, float]]:
             "answer_bytes": len(answer.model_dump_json()),
         }
     return figures
+
+
+# -- full-text search: FTS5 vs Whoosh side by side ------------------------------------------
+
+# 100 fixed queries: identifiers as typed, words and phrases, technique IDs, story and tactic
+# names, filters' worth of plain words, and misspellings (the no-hit path with suggestions).
+SEARCH_QUERIES = [
+    "regsvr32.exe", "powershell.exe", "process.command_line", "-EncodedCommand",
+    "\\mshta.exe", "rundll32.exe", "certutil.exe", "CommandLine", "ParentImage",
+    "TargetObject", "winword.exe", "lsass.exe", "\\CurrentVersion\\Run", "vssadmin",
+    "wmic.exe", "schtasks.exe", "bitsadmin", "cmstp.exe", "msiexec.exe", "process.name",
+    "event.action", "Image", "file.path", "registry.path", "user.name", "dest_ip",
+    "Processes.process_name", "DownloadString", "Invoke-Expression", "FromBase64String",
+    "dcom lateral movement", "mshta from office", "credential dumping", "scheduled task",
+    "pass the hash", "kerberoasting", "golden ticket", "dll side loading", "process injection",
+    "shadow copy deletion", "ransomware", "defense evasion", "persistence registry run key",
+    "remote desktop", "brute force", "password spraying", "web shell", "cobalt strike",
+    "mimikatz", "impacket", "psexec", "named pipe", "\"lateral movement\"", "amsi bypass",
+    "uac bypass", "token impersonation", "living off the land", "suspicious child process",
+    "encoded command", "base64", "sam registry hive", "wevtutil cl", "netsh firewall",
+    "AdFind", "clear event log",
+    "T1059.001", "T1003.001", "T1021.003", "T1218.011", "T1055", "T1547.001", "T1053.005",
+    "T1486", "T1112", "T1562.001", "T1027", "T1070.001", "T1685.005", "T1566.001", "T1190",
+    "Active Directory Discovery", "Windows Registry Abuse", "Data Destruction",
+    "Living Off The Land", "Linux Privilege Escalation", "lateral-movement",
+    "credential-access", "Tactic: Execution", "Data Source: Sysmon", "OS: Windows",
+    "dcomm latral", "regsvr23", "powershel", "mimikats", "lsas", "kerberost", "scheduld tsk",
+    "ransomwear", "psexecc", "certutill",
+]
+
+
+def _search_engines(catalog: Path, build: dict[str, object]) -> dict[str, object]:
+    """Build time, index size, p50/p99 over SEARCH_QUERIES and answer sizes, per engine."""
+    from rulecat.index.api import Catalog
+
+    stages = build.get("stages") or {}
+    figures: dict[str, object] = {"queries": len(SEARCH_QUERIES), "fts5": {
+        "build_s": stages.get("text_index") if isinstance(stages, dict) else None,
+        "index_bytes": _fts5_bytes(catalog)}}
+    try:
+        figures["whoosh"] = _whoosh_build(catalog)
+    except ImportError as exc:
+        figures["whoosh"] = {"error": f"Whoosh not installed: {exc}"}
+    cat = Catalog(catalog)
+    for engine in ("fts5", "whoosh"):
+        entry = figures[engine]
+        if isinstance(entry, dict) and "error" not in entry:
+            entry.update(_search_latency(cat, engine))
+    cat.close()
+    return figures
+
+
+def _fts5_bytes(catalog: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(catalog)
+    try:
+        row = conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'rule_text%'")
+        return int(row.fetchone()[0] or 0)
+    finally:
+        conn.close()
+
+
+def _whoosh_build(catalog: Path) -> dict[str, object]:
+    """Time the Whoosh index of the catalog's documents, written where a build puts it."""
+    import sqlite3
+
+    from rulecat.index.search import whoosh_folder
+    from rulecat.index.search.document import load_documents
+    from rulecat.index.search.whoosh_engine import write_whoosh
+
+    conn = sqlite3.connect(catalog)
+    build_id = conn.execute("SELECT value FROM meta WHERE key = 'build_id'").fetchone()[0]
+    folder = whoosh_folder(catalog, build_id)
+    started = time.perf_counter()
+    write_whoosh(folder, load_documents(conn))
+    seconds = time.perf_counter() - started
+    conn.close()
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    return {"build_s": round(seconds, 3), "index_bytes": size}
+
+
+def _search_latency(cat: Any, engine: str, repeats: int = 5) -> dict[str, object]:
+    """Per query the median of `repeats` calls (20 results); p50/p99 across the queries."""
+    medians, sizes = [], []
+    for query in SEARCH_QUERIES:
+        sizes.append(len(cat.search_rules(query, engine=engine, limit=20).model_dump_json()))
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            cat.search_rules(query, engine=engine, limit=20)
+            times.append((time.perf_counter() - started) * 1000)
+        medians.append(statistics.median(times))
+    medians.sort()
+    return {"p50_ms": round(medians[len(medians) // 2], 3),
+            "p99_ms": round(medians[int(len(medians) * 0.99) - 1], 3),
+            "answer_bytes_median": int(statistics.median(sizes)), "answer_bytes_max": max(sizes)}
 
 
 if __name__ == "__main__":

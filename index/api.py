@@ -3,6 +3,13 @@
 `Catalog` opens the file read-only and answers with the models of `answers.py`. A bad
 argument raises `InvalidArgument` with a message that says what was wrong and what to try.
 Open one `Catalog` per thread (the MCP SDK runs plain tools on worker threads).
+
+Absurd arguments cost bounded work and a clear error, never a crash: text arguments are
+at most `MAX_TEXT_CHARS` characters with no NUL (`check_text`), filter lists at most
+`MAX_LIST_ITEMS` items, `offset` at most `MAX_OFFSET` (SQLite integers are 64-bit), and an
+error message quotes at most `SHOWN_CHARS` characters of what it was given (`shown`), so a
+megabyte argument never comes back, or into the log, as a megabyte message. User text is
+only ever a bound parameter or a `LIKE` pattern with its wildcards escaped.
 """
 
 from __future__ import annotations
@@ -24,12 +31,22 @@ from .answers import (
 )
 from .errors import CatalogMissing, InvalidArgument
 from .models import OPERATORS, VENDORS
+from .search import TextIndex, open_text_index
+from .search.answers import SearchResults
+from .search.searcher import SearchRequest, search_rules
 from .store import open_catalog
 
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
 VIA_ORDER = ("exact", "subtechnique", "revoked", "renamed")
 MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000
+MAX_TEXT_CHARS = 4_096  # the longest predicate value in today's corpora is 717
+MAX_LIST_ITEMS = 50
+SHOWN_CHARS = 80
 MAX_PREDICATES_SHOWN = 5  # per rule in find_rules_by_field; get_rule shows them all
+# The order rule lists are shown in: vendor, source, severity, title (as _rule_sort_key).
+RULE_ORDER = ("CASE r.vendor WHEN 'sigma' THEN 0 WHEN 'elastic' THEN 1 WHEN 'splunk' THEN 2 "
+              "ELSE 3 END, r.source, r.level_rank, r.title")
 RULE_COLUMNS = "r.rowid, r.id, r.source, r.vendor, r.title, r.level, r.status, r.deprecated, r.url"
 
 
@@ -47,8 +64,11 @@ class Catalog:
         self.meta = {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM meta")}
         self.attack_version = self.meta.get("attack_version", "unknown")
         self.source_names = [r[0] for r in self.db.execute("SELECT name FROM sources")]
+        self._text_indexes: dict[str, TextIndex] = {}  # opened on first search, per engine
 
     def close(self) -> None:
+        for text_index in self._text_indexes.values():
+            text_index.close()
         self.db.close()
 
     # -- technique coverage ------------------------------------------------------------
@@ -219,74 +239,79 @@ class Catalog:
     ) -> RulesByField:
         filters = self._check_filters(filters)
         limit, offset = _check_page(limit, offset)
+        if value is not None:
+            check_text("value", value)
         canonical = self._resolve_field(field)
         _check_choice("operator", operator, OPERATORS)
         _check_choice("polarity", polarity, ("detect", "exclude"))
         family, members = self._family_members(canonical)
 
-        # First the matching (rule, seq) from the covering family index, then their rows.
-        hits, params = _value_test(family, polarity, value, exact)
+        # The matching (rule, seq) come from the covering family index; the page's rules are
+        # ordered and cut in SQL; only their predicates are fetched.
+        hits, params = _value_test(family, polarity, value, exact, operator)
         where, args = _filter_sql(filters)
-        sql = f"""
+        if technique:
+            where += " AND r.rowid IN (SELECT rule FROM technique_rules WHERE technique = ?)"
+            args.append(self._technique_info(technique).id)
+        matched = self.db.execute(f"""
+            WITH hits AS ({hits})
+            SELECT r.rowid, COUNT(*) FROM hits h JOIN rules r ON r.rowid = h.rule
+            WHERE 1 {where} GROUP BY r.rowid ORDER BY {RULE_ORDER}
+        """, params + args).fetchall()
+        page = matched[offset : offset + limit]
+        rows = self._matching_predicates([r[0] for r in page], hits, params)
+        asked = dict(field=field, value=value, operator=operator, technique=technique,
+                     polarity=polarity, exact=exact)
+        nxt = None
+        if offset + limit < len(matched):
+            nxt = {**{k: v for k, v in asked.items() if v not in (None, False)},
+                   **_filter_args(filters), "limit": limit, "offset": offset + limit}
+        return RulesByField(
+            field=canonical, fields_matched=members, aliases=self._spellings_of(hits, params),
+            value=value, operator=operator, polarity=polarity, exact=exact,
+            technique=technique, filters=filters,
+            rules=[_field_match(rows[rowid], n) for rowid, n in page],
+            total=len(matched), returned=len(page), next=nxt,
+            notes=self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched)),
+        )
+
+    def _matching_predicates(
+        self, rowids: list[int], hits: str, params: list[Any]
+    ) -> dict[int, list[sqlite3.Row]]:
+        """The first matching predicates (with their rule's columns) of each page rule."""
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        out: dict[int, list[sqlite3.Row]] = defaultdict(list)
+        for row in self.db.execute(f"""
             WITH hits AS ({hits})
             SELECT {RULE_COLUMNS}, p.* FROM hits h
             JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
             JOIN rules r ON r.rowid = h.rule
-            WHERE 1 {where}
-        """
-        params += args
-        if operator:
-            sql += " AND p.operator = ?"
-            params.append(operator)
-        if technique:
-            tech = self._technique_info(technique).id
-            sql += " AND p.rule IN (SELECT rule FROM technique_rules WHERE technique = ?)"
-            params.append(tech)
-        rows = self.db.execute(sql + " ORDER BY p.rule, p.seq", params).fetchall()
-        return self._rules_by_field_answer(
-            canonical, members, rows, filters, limit, offset,
-            dict(field=field, value=value, operator=operator, technique=technique,
-                 polarity=polarity, exact=exact),
-        )
+            WHERE h.rule IN ({marks}) ORDER BY p.rule, p.seq
+        """, params + rowids):
+            out[row["rowid"]].append(row)
+        return out
 
-    def _rules_by_field_answer(
-        self, canonical: str, members: list[str], rows: list[sqlite3.Row], filters: Filters,
-        limit: int, offset: int, asked: dict[str, Any],
-    ) -> RulesByField:
-        by_rule: dict[int, list[sqlite3.Row]] = defaultdict(list)
-        for r in rows:
-            by_rule[r["rowid"]].append(r)
-        ordered = sorted(by_rule.values(), key=lambda g: _rule_sort_key(g[0]))
-        page = ordered[offset : offset + limit]
-        matches = [
-            FieldMatch(**_rule_row(g[0]).model_dump(), matched=len(g),
-                       predicates=[_predicate_row(p) for p in g[:MAX_PREDICATES_SHOWN]])
-            for g in page
-        ]
-        aliases = sorted({f"{r['vendor']}:{r['vendor_field']}" for r in rows})
-        nxt = None
-        if offset + limit < len(ordered):
-            nxt = {**{k: v for k, v in asked.items() if v not in (None, False)},
-                   **_filter_args(filters), "limit": limit, "offset": offset + limit}
-        return RulesByField(
-            field=canonical, fields_matched=members, aliases=aliases, value=asked["value"],
-            operator=asked["operator"], polarity=asked["polarity"], exact=asked["exact"],
-            technique=asked["technique"], filters=filters, rules=matches,
-            total=len(ordered), returned=len(page), next=nxt,
-            notes=self._notes(filters, len(ordered), offset) + _value_hint(asked, len(ordered)),
-        )
+    def _spellings_of(self, hits: str, params: list[Any]) -> list[str]:
+        """Vendor spellings among all matching predicates, as `vendor:field`."""
+        return [r[0] for r in self.db.execute(f"""
+            WITH hits AS ({hits})
+            SELECT DISTINCT r.vendor || ':' || p.vendor_field FROM hits h
+            JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
+            JOIN rules r ON r.rowid = h.rule ORDER BY 1
+        """, params)]
 
     def _resolve_field(self, name: str) -> str:
         """Any vendor's spelling -> canonical field, or an error naming the closest fields."""
         if not name or not name.strip():
             raise InvalidArgument("field is empty. Pass a field name, e.g. 'Image', "
                                   "'process.name' or 'Processes.process_name'.")
-        name = name.strip()
+        name = check_text("field", name).strip()
         row = self.db.execute(
-            "SELECT field FROM fields WHERE field = ? COLLATE NOCASE", (name,)).fetchone()
+            "SELECT field FROM field_spellings WHERE spelling = ?", (name,)).fetchone()
         row = row or self.db.execute(
-            "SELECT field FROM field_aliases WHERE vendor_field = ? COLLATE NOCASE "
-            "ORDER BY vendor_field = ? DESC, field LIMIT 1", (name, name)).fetchone()
+            "SELECT field FROM fields WHERE field = ? COLLATE NOCASE", (name,)).fetchone()
         if row:
             return str(row[0])
         known = [r[0] for r in self.db.execute(
@@ -294,8 +319,8 @@ class Catalog:
         close = get_close_matches(name, known, n=5, cutoff=0.5) or get_close_matches(
             name.lower(), [k.lower() for k in known], n=5, cutoff=0.4)
         hint = f" Closest fields: {', '.join(close)}." if close else ""
-        raise InvalidArgument(f"Unknown field {name!r}.{hint} Any vendor's spelling works, "
-                              "e.g. 'Image', 'process.executable' or 'process_path'.")
+        raise InvalidArgument(f"Unknown field {shown(name)}.{hint} Any vendor's spelling "
+                              "works, e.g. 'Image', 'process.executable' or 'process_path'.")
 
     def _family_members(self, canonical: str) -> tuple[str, list[str]]:
         """The family a canonical field belongs to, and every field in it."""
@@ -330,7 +355,7 @@ class Catalog:
         )
 
     def _find_rule(self, rule_id: str) -> sqlite3.Row:
-        rule_id = (rule_id or "").strip()
+        rule_id = check_text("rule_id", rule_id or "").strip()
         row = self.db.execute("SELECT * FROM rules WHERE id = ?", (rule_id,)).fetchone()
         if row:
             return row
@@ -343,7 +368,7 @@ class Catalog:
             ids = ", ".join(r["id"] for r in rows)
             raise InvalidArgument(f"{rule_id!r} is in several sources: {ids}. Pass one of them.")
         raise InvalidArgument(
-            f"No rule {rule_id!r}. Pass `<source>:<id>` (sources: "
+            f"No rule {shown(rule_id)}. Pass `<source>:<id>` (sources: "
             f"{', '.join(self.source_names)}) or a native id; find ids with "
             "get_technique_coverage or find_rules_by_field.")
 
@@ -361,6 +386,34 @@ class Catalog:
                  ORDER BY e.provider, e.event_id"""
         return [RuleEvent(provider=r[0], event_id=r[1], title=r[2], origin=r[3])
                 for r in self.db.execute(sql, (rowid,))]
+
+    # -- full-text search --------------------------------------------------------------
+
+    def search_rules(
+        self,
+        query: str,
+        techniques: list[str] | None = None,
+        tactics: list[str] | None = None,
+        levels: list[str] | None = None,
+        filters: Filters | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        engine: str | None = None,
+    ) -> SearchResults:
+        """Rules ranked by full-text relevance, explained; see `rulecat.index.search`."""
+        filters = self._check_filters(filters)
+        limit, offset = _check_page(limit, offset)
+        for name, values in (("techniques", techniques), ("tactics", tactics),
+                             ("levels", levels)):
+            check_list(name, values)
+        request = SearchRequest(
+            query=query or "", techniques=[self._technique_info(t).id for t in techniques or []],
+            tactics=tactics or [], levels=levels or [], filters=filters, limit=limit,
+            offset=offset)
+        key = engine or ""
+        if key not in self._text_indexes:
+            self._text_indexes[key] = open_text_index(self.db, self.path, self.meta, engine)
+        return search_rules(self.db, self._text_indexes[key], request)
 
     # -- catalog info ------------------------------------------------------------------
 
@@ -389,20 +442,21 @@ class Catalog:
         filters = filters or Filters()
         for name, given, valid in (("sources", filters.sources, self.source_names),
                                    ("vendors", filters.vendors, VENDORS)):
+            check_list(name, given)
             bad = [x for x in given or [] if x not in valid]
             if bad:
-                raise InvalidArgument(
-                    f"Unknown {name}: {', '.join(bad)}. Valid {name}: {', '.join(valid)}.")
+                raise InvalidArgument(f"Unknown {name}: {', '.join(map(shown, bad[:5]))}. "
+                                      f"Valid {name}: {', '.join(valid)}.")
         return filters
 
     def _technique_info(self, technique_id: str) -> TechniqueInfo:
-        tid = (technique_id or "").strip().upper()
+        tid = check_text("technique_id", technique_id or "").strip().upper()
         if not TECHNIQUE_ID.match(tid):
             near = self._nearest_ids(tid) if re.match(r"^T\d{4}", tid) else []
             hint = f" Nearest IDs: {', '.join(near)}." if near else self._name_hint(technique_id)
             raise InvalidArgument(
-                f"{technique_id!r} is not an ATT&CK technique ID; expected T#### or T####.###, "
-                f"e.g. T1059 or T1059.001.{hint}")
+                f"{shown(technique_id)} is not an ATT&CK technique ID; expected T#### or "
+                f"T####.###, e.g. T1059 or T1059.001.{hint}")
         t = self.db.execute("SELECT * FROM techniques WHERE id = ?", (tid,)).fetchone()
         if t is None:
             near = self._nearest_ids(tid)
@@ -429,9 +483,10 @@ class Catalog:
         text = (text or "").strip()
         if len(text) < 3:
             return ""
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"  # the text, not wildcards
         rows = self.db.execute(
             "SELECT id, name FROM techniques WHERE revoked_by IS NULL AND name LIKE ? "
-            "ORDER BY length(name) LIMIT 5", (f"%{text}%",)).fetchall()
+            "ESCAPE '\\' ORDER BY length(name) LIMIT 5", (pattern,)).fetchall()
         if not rows:
             return ""
         return " Techniques named like it: " + ", ".join(f"{r[0]} ({r[1]})" for r in rows) + "."
@@ -442,20 +497,58 @@ class Catalog:
 
 def _check_page(limit: int, offset: int) -> tuple[int, int]:
     if limit < 1 or limit > MAX_LIMIT:
-        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT} (got {limit}); "
+        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT} (got {_number(limit)}); "
                               "page with offset and the answer's `next`.")
-    if offset < 0:
-        raise InvalidArgument(f"offset must be 0 or more (got {offset}).")
+    if offset < 0 or offset > MAX_OFFSET:
+        raise InvalidArgument(f"offset must be between 0 and {MAX_OFFSET:,} (got "
+                              f"{_number(offset)}); start at 0 and follow the answer's `next`.")
     return limit, offset
 
 
 def _check_choice(name: str, given: str | None, valid: tuple[str, ...]) -> None:
     if given is not None and given not in valid:
-        raise InvalidArgument(f"Unknown {name} {given!r}. Valid: {', '.join(valid)}.")
+        raise InvalidArgument(f"Unknown {name} {shown(given)}. Valid: {', '.join(valid)}.")
+
+
+def check_text(name: str, value: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """`value`, or `InvalidArgument` when it is over `limit` characters or holds a NUL."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{name} is {len(value):,} characters long; the limit is "
+                              f"{limit:,} characters.")
+    if "\x00" in value:
+        raise InvalidArgument(f"{name} contains a NUL character (\\x00); remove it.")
+    return value
+
+
+def check_list(name: str, values: list[str] | None, limit: int = MAX_LIST_ITEMS) -> None:
+    """`InvalidArgument` for a list over `limit` items or an item `check_text` refuses."""
+    if values is not None and len(values) > limit:
+        raise InvalidArgument(f"{name} has {len(values):,} items; the limit is {limit}.")
+    for value in values or []:
+        check_text(f"an item of {name}", value)
+
+
+def shown(value: object) -> str:
+    """`value` quoted for an error message: its repr, cut to `SHOWN_CHARS` characters."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(str(value)):,} characters)"
+
+
+def _number(n: int) -> str:
+    """An integer for a message; an absurd one is not spelled out."""
+    return str(n) if abs(n) < 10**18 else f"a {n.bit_length()}-bit number"
+
+
+def _field_match(rows: list[sqlite3.Row], matched: int) -> FieldMatch:
+    return FieldMatch(**_rule_row(rows[0]).model_dump(), matched=matched,
+                      predicates=[_predicate_row(p) for p in rows[:MAX_PREDICATES_SHOWN]])
 
 
 def _value_test(
-    family: str, polarity: str | None, value: str | None, exact: bool
+    family: str, polarity: str | None, value: str | None, exact: bool,
+    operator: str | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL selecting (rule, seq) of a family's predicates that pass the value test.
 
@@ -472,6 +565,9 @@ def _value_test(
     elif value is not None:
         sql += " AND instr(lower(value), lower(?)) > 0"
         params.append(value)
+    if operator:
+        sql += " AND operator = ?"
+        params.append(operator)
     return sql, params
 
 

@@ -24,14 +24,15 @@ from .aggregates import PRECOMPUTED_LIMIT, PredicateTuple, aggregate
 from .analytics.log_sources import telemetry_rows
 from .attack.matching import memberships, technique_flags
 from .attack.stix import Attack, load_attack
-from .models import VENDORS, RuleRecord
+from .models import VENDORS, Rejection, RuleRecord
 from .normalize.events import EventCatalog
 from .normalize.fields import FieldRegistry, UnmappedFields, normalize_rule
-from .readers import reader_for
+from .readers import Reader, reader_for
 from .report import (
     BuildReport, FieldStats, LanguageStats, SkippedFile, SourceReport, UnknownTechnique, UnmappedField,
     UnparsedRule,
 )
+from .search import check_engine, write_text_index
 from .store.writer import CatalogWriter
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class BuildInputs(BaseModel):
     attack: Path
     attack_index: Path | None = None
     version_map: Path | None = None
+    # Full-text engine: FTS5 is always built into the catalog; "whoosh" adds its folder.
+    text_engine: str = "fts5"
 
 
 # Called with (source name, files done, files total) as a build reads.
@@ -81,6 +84,7 @@ def build_catalog(
     """Build the catalog file at `catalog` and return the build report."""
     started = time.perf_counter()
     stages: dict[str, float] = {}
+    check_engine(inputs.text_engine)  # before a long build, not after it
 
     with _stage(stages, "attack"):
         attack = load_attack(inputs.attack, inputs.attack_index, inputs.version_map)
@@ -140,6 +144,9 @@ def _write_catalog(
         writer.compute_reach()
         _store_technique_aggregates(writer, tally)
         _store_reference_data(writer, attack, registry, events, tally.tagged)
+    with _stage(stages, "text_index"):
+        writer.set_meta(**write_text_index(writer.conn, writer.target, report.build_id,
+                                           inputs.text_engine))
     _finish_report(report, attack, registry, tally)
     writer.set_meta(
         build_id=report.build_id,
@@ -167,7 +174,8 @@ def _read_source(
     src = SourceReport(name=spec.name, vendor=spec.vendor, root=str(spec.root))
     report.sources.append(src)
     reader = reader_for(spec.vendor)
-    all_files = sorted(p for p in spec.root.rglob("*") if p.is_file() or p.is_symlink())
+    # Every entry but a folder: FIFOs and sockets too, since a reader may be handed them.
+    all_files = sorted(p for p in spec.root.rglob("*") if not p.is_dir() or p.is_symlink())
     src.files_seen = len(all_files)
     if reader is None:
         src.notes.append(f"no reader for vendor {spec.vendor!r} yet; its files are not indexed")
@@ -179,7 +187,7 @@ def _read_source(
 
     seen_ids: dict[str, str] = {}
     for done, path in enumerate(rule_files, 1):
-        rules, rejections = reader.read_file(spec.name, spec.root, path)
+        rules, rejections = _read_one(reader, spec, path)
         src.files_read += 1
         report.rejections.extend(rejections)
         if rules:
@@ -190,6 +198,19 @@ def _read_source(
             yield _unique(rule, seen_ids, report)
         if progress:
             progress(spec.name, done, len(rule_files))
+
+
+def _read_one(
+    reader: Reader, spec: SourceSpec, path: Path
+) -> tuple[list[RuleRecord], list[Rejection]]:
+    """A reader's answer for one file; a fault in a reader costs that file, not the build."""
+    try:
+        return reader.read_file(spec.name, spec.root, path)
+    except Exception as exc:
+        logger.exception("reader failed on %s", path)
+        reason = f"internal error while reading: {type(exc).__name__}: {exc}"[:500]
+        rel = path.relative_to(spec.root).as_posix()
+        return [], [Rejection(source=spec.name, path=rel, reason=reason)]
 
 
 def _skip(src: SourceReport, root: Path, files: list[Path], reason: str) -> None:
@@ -303,8 +324,13 @@ def _store_reference_data(
     writer.add_rows("techniques", (_technique_row(tid, attack) for tid in ids))
     writer.add_rows("events", events.events())
     writer.add_rows("attack_telemetry", telemetry_rows(attack, events))
-    writer.add_rows("field_aliases", registry.alias_rows())
+    aliases = list(registry.alias_rows())
+    writer.add_rows("field_aliases", aliases)
     writer.add_rows("fields", registry.families().items())
+    # Any spelling a user may type -> the registry's own reading of it.
+    spellings = {name for _, _, name in aliases} | set(registry.canonical_fields())
+    writer.add_rows("field_spellings", ((name, field) for name in sorted(spellings)
+                                        if (field := registry.resolve_any(name))))
     writer.conn.execute("INSERT OR IGNORE INTO fields SELECT DISTINCT field, family "
                         "FROM predicates WHERE field IS NOT NULL")
 

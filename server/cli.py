@@ -77,6 +77,9 @@ def build(
     attack_map: Annotated[Optional[Path], typer.Option(
         help="ATT&CK version map YAML (old ID -> new ID), e.g. Elastic's attack_v18_to_v19.yaml.",
     )] = None,
+    text_engine: Annotated[str, typer.Option(
+        "--text-engine", help="Full-text engine: fts5 (in the catalog) or whoosh (also writes "
+        "a Whoosh index beside it; needs the whoosh extra).")] = "fts5",
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = 0,
@@ -86,6 +89,7 @@ def build(
     from rulecat.index.build import build_catalog
 
     inputs = render.build_inputs(corpora, source or [], attack, attack_map)
+    inputs.text_engine = text_engine
     target = _catalog_path(catalog)
     with render.build_progress() as progress:
         report = build_catalog(inputs, target, progress)
@@ -93,9 +97,30 @@ def build(
 
 
 @app.command()
-def serve(catalog: CatalogOpt = None, verbose: VerboseOpt = 0) -> None:
-    """Run the MCP server on stdio."""
+def serve(
+    catalog: CatalogOpt = None,
+    http: Annotated[bool, typer.Option(
+        "--http", help="Serve streamable HTTP (default: stdio).")] = False,
+    host: Annotated[str, typer.Option(
+        help="HTTP bind address; anything but loopback is reachable from other machines.",
+    )] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.", min=0, max=65535)] = 8000,
+    token: Annotated[Optional[str], typer.Option(
+        envvar="RULECAT_TOKEN", show_default=False,
+        help="Require 'Authorization: Bearer TOKEN' on every HTTP request.")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        help="Another Host name clients may use (repeatable), e.g. rulecat.internal.")] = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Run the MCP server on stdio, or with --http over streamable HTTP (127.0.0.1:8000)."""
     _logging(verbose)
+    if http:
+        from .http_server import HttpSettings, serve_http
+
+        settings = HttpSettings(host=host, port=port, token=token or None,
+                                allowed_hosts=tuple(allowed_host or ()))
+        serve_http(_catalog_path(catalog), settings)
+        return
     from .mcp_server import create_server
 
     create_server(_catalog_path(catalog)).run()
@@ -170,7 +195,7 @@ def _logging(verbose: int) -> None:
 
 
 # Features add their commands from their own modules, each with `register(app)`.
-FEATURE_COMMANDS: tuple[str, ...] = ()
+FEATURE_COMMANDS: tuple[str, ...] = ("commands_report", "commands_analytics", "commands_search")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -46,14 +47,35 @@ class ToolContext:
 
 def create_server(catalog_path: Path) -> MCPServer:
     """An MCP server answering from the catalog at `catalog_path`."""
-    from . import tools_core
+    from . import resources, tools_analytics, tools_core, tools_search
 
     server = MCPServer("rulecat", version=_version(), instructions=INSTRUCTIONS)
     context = ToolContext(catalog_path)
     # Each feature registers its own tools; add new modules to this tuple.
-    for module in (tools_core,):
+    for module in (tools_core, resources, tools_analytics, tools_search):
         module.register(server, context)
+    _drop_schema_titles(server)
     return server
+
+
+def _drop_schema_titles(server: MCPServer) -> None:
+    """Remove pydantic's generated `title` keys from tool input schemas.
+
+    They repeat each parameter's name and cost ~2 KB of `tools/list`, which a model reads on
+    every session. The SDK has no public hook for this, hence its tool manager.
+    """
+    manager = getattr(server, "_tool_manager", None)
+    for tool in manager.list_tools() if manager is not None else []:
+        tool.parameters = _without_titles(tool.parameters)
+
+
+def _without_titles(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_titles(v) for k, v in schema.items()
+                if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_without_titles(v) for v in schema]
+    return schema
 
 
 def _version() -> str:

@@ -11,13 +11,11 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
                             open_world_hint=False)
 
 TechniqueId = Annotated[str, Field(description="ATT&CK technique ID, e.g. 'T1059.001'.")]
-Sources = Annotated[list[str] | None, Field(description="Only these sources, e.g. ['sigma'].")]
-Vendors = Annotated[list[str] | None,
-                    Field(description="Only these vendors: 'sigma', 'elastic', 'splunk'.")]
+Sources = Annotated[list[str] | None, Field(description="Source names, e.g. ['sigma'].")]
+Vendors = Annotated[list[str] | None, Field(description="sigma, elastic and/or splunk.")]
 IncludeDeprecated = Annotated[bool, Field(description="Also count deprecated rules.")]
 Limit = Annotated[int, Field(description="Rows per page, 1-200.")]
-Offset = Annotated[int, Field(description="Rows to skip; use the answer's `next`.")]
-Subtechniques = Annotated[bool, Field(
-    description="Roll sub-techniques' rules into a parent technique's answer.")]
+Offset = Annotated[int, Field(description="Rows to skip, from the answer's `next`.")]
+Subtechniques = Annotated[bool, Field(description="Count sub-techniques' rules in a parent.")]
 
 

@@ -31,10 +31,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> TechniqueCoverage:
-        """Rules that cover an ATT&CK technique, per vendor, with the log events they rely on.
-
-        Each rule says `via` why it is listed (exact tag, sub-technique roll-up, revoked or
-        renamed ID)."""
+        """Start here for a technique: rules per vendor (`via` says why), their log events."""
         with context.catalog() as cat:
             return cat.get_technique_coverage(
                 technique_id, include_subtechniques,
@@ -50,9 +47,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
         vendors: Vendors = None,
         include_deprecated: IncludeDeprecated = False,
     ) -> TopIndicators:
-        """What rules for a technique test: fields filtered most (with operators and sample
-        values), the most common (field, operator, value) tests with their corpus reach (how
-        many rules in the whole catalog test the same), and the most common exclusions."""
+        """What a technique's rules test: fields, tests with corpus reach, exclusions."""
         with context.catalog() as cat:
             return cat.top_indicators(
                 technique_id, limit, include_subtechniques,
@@ -60,18 +55,16 @@ def register(server: MCPServer, context: ToolContext) -> None:
 
     @server.tool(annotations=READ_ONLY)
     def find_rules_by_field(
-        field: Annotated[str, Field(description=(
-            "Any vendor's field name: 'Image', 'process.executable', 'process_name', "
-            "'TargetObject', 'CommandLine'. Path and name of one object are searched together."
-        ))],
+        field: Annotated[str, Field(
+            description="Any vendor's field name, e.g. 'Image', 'process.executable'.")],
         value: Annotated[str | None, Field(
-            description="Case-insensitive substring of the tested value, e.g. 'regsvr32'.")] = None,
+            description="Value substring, any case, e.g. 'regsvr32'.")] = None,
         operator: Annotated[str | None, Field(description=(
             "eq, wildcard, regex_match, match, cidr, gt, gte, lt, lte, exists, fieldref."
         ))] = None,
         technique: Annotated[str | None, Field(description="Only rules for this technique.")] = None,
         polarity: Annotated[str | None, Field(
-            description="'detect' or 'exclude'; both when omitted.")] = None,
+            description="detect or exclude; default both.")] = None,
         exact: Annotated[bool, Field(description="Match the value exactly.")] = False,
         sources: Sources = None,
         vendors: Vendors = None,
@@ -79,8 +72,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> RulesByField:
-        """Rules that test a field (optionally a value), whatever the vendor calls the field,
-        with each rule's matching tests labelled detect or exclude."""
+        """Rules testing a field (any vendor's spelling), optionally a value."""
         with context.catalog() as cat:
             return cat.find_rules_by_field(
                 field, value, operator, technique, polarity, exact,
@@ -89,21 +81,17 @@ def register(server: MCPServer, context: ToolContext) -> None:
 
     @server.tool(annotations=READ_ONLY)
     def get_rule(
-        rule_id: Annotated[str, Field(description=(
-            "'<source>:<id>' as other tools return it, e.g. "
-            "'sigma:3b4b232a-af90-427c-a22f-30b0c0837b95', or a bare id when one source has it."
-        ))],
+        rule_id: Annotated[str, Field(
+            description="'<source>:<id>' as tools return it, e.g. 'sigma:3b4b232a-...'.")],
         include_raw: Annotated[bool, Field(description="Also return the rule's text.")] = False,
     ) -> RuleDetail:
-        """One rule: metadata, techniques, events, and its tests split into detection and
-        exclusions, each with its corpus reach."""
+        """One rule in full: metadata, techniques, events, detection tests and exclusions."""
         with context.catalog() as cat:
             return cat.get_rule(rule_id, include_raw)
 
     @server.tool(annotations=READ_ONLY)
     def catalog_info() -> CatalogInfo:
-        """What the catalog holds: sources, counts, ATT&CK version, build time and the build
-        report's summary (rejected files, unparsed rules, unknown technique IDs)."""
+        """What the catalog holds: sources, counts, ATT&CK version, build report summary."""
         with context.catalog() as cat:
             return cat.catalog_info()
 

@@ -33,6 +33,13 @@ def sigma_corpus(corpora: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def elastic_corpus(corpora: Path) -> Path:
+    """The Elastic detection-rules snapshot inside the corpora."""
+    require(corpora / "elastic" / "rules", "Elastic corpus")
+    return corpora / "elastic"
+
+
+@pytest.fixture(scope="session")
 def catalog_path(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A catalog built once per test session from the real corpora."""
     from rulecat.index.build import build_catalog, inputs_from_corpora

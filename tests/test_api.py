@@ -182,3 +182,18 @@ def test_catalog_info_reports_sources_counts_and_attack_version(sigma_catalog):
 def test_absurd_limits_are_refused_with_the_valid_range(sigma_catalog, limit):
     with pytest.raises(InvalidArgument, match="between 1 and 200"):
         sigma_catalog.get_technique_coverage("T1059.001", limit=limit)
+
+
+def test_commandline_means_the_process_command_line_not_a_powershell_field(sigma_catalog):
+    # Regression: several fields share the spelling; the registry's reading wins.
+    answer = sigma_catalog.find_rules_by_field("CommandLine", "-EncodedCommand")
+    assert answer.field == "process.command_line" and answer.total > 0
+    assert "sigma:CommandLine" in answer.aliases
+
+
+def test_rules_by_field_pages_in_rule_order_without_gaps(sigma_catalog):
+    first = sigma_catalog.find_rules_by_field("Image", limit=50)
+    second = sigma_catalog.find_rules_by_field(**{**first.next, "field": "Image"})
+    ids = [r.id for r in first.rules + second.rules]
+    assert len(set(ids)) == 100 and first.total > 1000
+    assert [r.level for r in first.rules[:3]] == ["critical"] * 3

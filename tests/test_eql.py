@@ -8,7 +8,6 @@ text, following the decisions in `rulecat.index.parsers.eql`'s docstring.
 
 from __future__ import annotations
 
-import os
 import time
 import tomllib
 from pathlib import Path
@@ -38,18 +37,6 @@ def _rows(parsed: ParsedQuery) -> list[str]:
 
 def _eql(query: str) -> list[str]:
     return _rows(parse_eql(query))
-
-
-@pytest.fixture(scope="module")
-def elastic_corpus(corpora: Path) -> Path:
-    """The Elastic detection-rules snapshot; missing: fail when CI is set, skip otherwise."""
-    path = corpora / "elastic"
-    if not (path / "rules").is_dir():
-        message = f"Elastic corpus not found: {path}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def _rule(corpus: Path, rel: str) -> dict:

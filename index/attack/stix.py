@@ -17,6 +17,12 @@ Choices:
   version of the Enterprise collection in attack-stix-data's `index.json`; else "unknown".
 - `tactics` is keyed by shortname (`execution`), the word techniques use; `get_tactic`
   also takes a `TA` ID.
+- ATT&CK v18's detection model is read too (`DetectionData`): `x-mitre-detection-strategy`
+  (with its `detects` relationships to techniques), `x-mitre-analytic` (platforms and
+  `x_mitre_log_source_references`: data component + log-source name + channel, e.g.
+  `WinEventLog:Sysmon` / `EventCode=1`) and `x-mitre-data-component` (name and its own
+  `x_mitre_log_sources`). Revoked or deprecated ones are skipped. v18.1 has no
+  data-component `detects` relationships; strategy -> analytic -> log source is the path.
 - `VersionMap` reads a version map such as Elastic's `attack_v18_to_v19.yaml`:
   `techniques:` and `subtechniques:` sections, `old: {id, name, reference}`, a bare ID
   string, or null (dropped in the new version). It relates IDs both ways (many-to-one).
@@ -27,7 +33,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +99,52 @@ class VersionMap(BaseModel):
         return self.names.get(new)
 
 
+class LogSourceRef(BaseModel):
+    """One log source an analytic names, e.g. `WinEventLog:Sysmon` / `EventCode=1`."""
+
+    data_component: str  # the data component's ID, e.g. DC0032
+    name: str
+    channel: str | None = None
+
+
+class DataComponent(BaseModel):
+    """An ATT&CK data component (`DC0032` Process Creation) and its listed log sources."""
+
+    id: str
+    name: str
+    log_sources: list[tuple[str, str | None]] = []
+
+
+class Analytic(BaseModel):
+    """An ATT&CK analytic (`AN0628`): platforms and the log sources it reads."""
+
+    id: str
+    platforms: list[str] = []
+    log_sources: list[LogSourceRef] = []
+    url: str | None = None
+
+
+class DetectionStrategy(BaseModel):
+    """An ATT&CK detection strategy (`DET0224`): its analytics and the techniques it detects."""
+
+    id: str
+    name: str
+    analytics: list[str] = []
+    techniques: list[str] = []
+
+
+class DetectionData(BaseModel):
+    """ATT&CK v18's detection model, by ID; empty for bundles older than v18."""
+
+    strategies: dict[str, DetectionStrategy] = {}
+    analytics: dict[str, Analytic] = {}
+    data_components: dict[str, DataComponent] = {}
+
+    def strategies_for(self, technique_id: str) -> list[DetectionStrategy]:
+        """Detection strategies that detect `technique_id`, by ID."""
+        return [s for s in self.strategies.values() if technique_id in s.techniques]
+
+
 class Attack:
     """Loaded ATT&CK data: techniques by ID, tactics by shortname, plus look-ups."""
 
@@ -103,8 +155,10 @@ class Attack:
         tactics: dict[str, Tactic],
         revoked_direct: dict[str, str] | None = None,
         version_map: VersionMap | None = None,
+        detection: DetectionData | None = None,
     ) -> None:
         self.version = version
+        self.detection = detection or DetectionData()
         self.techniques = techniques
         self.tactics = tactics
         self.revoked_direct = revoked_direct or {}
@@ -316,7 +370,48 @@ def load_attack(
     if version is None and index_json is not None and Path(index_json).is_file():
         version = _version_from_index(Path(index_json))
     vm = load_version_map(version_map) if version_map is not None else None
-    return Attack(version or "unknown", techniques, tactics, revoked_direct, vm)
+    detection = _detection(by_type, techniques)
+    return Attack(version or "unknown", techniques, tactics, revoked_direct, vm, detection)
+
+
+def _live(objects: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(ATT&CK ID, object) of objects neither revoked nor deprecated."""
+    for obj in objects:
+        ext_id = _attack_ref(obj)[0]
+        if ext_id and not obj.get("revoked") and not obj.get("x_mitre_deprecated"):
+            yield ext_id, obj
+
+
+def _detection(
+    by_type: dict[str, list[dict[str, Any]]], techniques: dict[str, Technique]
+) -> DetectionData:
+    """Detection strategies, analytics and data components (ATT&CK v18 and later)."""
+    components = {obj["id"]: DataComponent(
+        id=ext, name=obj.get("name", ""),
+        log_sources=[(s.get("name", ""), s.get("channel"))
+                     for s in obj.get("x_mitre_log_sources") or ()],
+    ) for ext, obj in _live(by_type.get("x-mitre-data-component", []))}
+    analytics = {obj["id"]: Analytic(
+        id=ext, platforms=list(obj.get("x_mitre_platforms") or ()), url=_attack_ref(obj)[1],
+        log_sources=[LogSourceRef(data_component=components[r["x_mitre_data_component_ref"]].id,
+                                  name=r.get("name", ""), channel=r.get("channel"))
+                     for r in obj.get("x_mitre_log_source_references") or ()
+                     if r.get("x_mitre_data_component_ref") in components],
+    ) for ext, obj in _live(by_type.get("x-mitre-analytic", []))}
+    by_stix = {t.stix_id: t.id for t in techniques.values()}
+    detects: dict[str, list[str]] = {}
+    for rel in by_type.get("relationship", []):
+        if rel.get("relationship_type") == "detects" and not rel.get("revoked") and (
+                rel.get("target_ref") in by_stix):
+            detects.setdefault(rel["source_ref"], []).append(by_stix[rel["target_ref"]])
+    strategies = {ext: DetectionStrategy(
+        id=ext, name=obj.get("name", ""), techniques=sorted(set(detects.get(obj["id"], []))),
+        analytics=[analytics[a].id for a in obj.get("x_mitre_analytic_refs") or ()
+                   if a in analytics],
+    ) for ext, obj in _live(by_type.get("x-mitre-detection-strategy", []))}
+    return DetectionData(strategies=strategies,
+                         analytics={a.id: a for a in analytics.values()},
+                         data_components={c.id: c for c in components.values()})
 
 
 def _bundle_version(collections: list[dict]) -> str | None:

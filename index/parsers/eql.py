@@ -63,7 +63,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from ..models import Operator, Predicate
-from . import ParsedQuery, QueryParseError
+from . import ParsedQuery, QueryParseError, dedupe
 
 _GRAMMAR = r"""
 start: query pipe*
@@ -671,23 +671,3 @@ def _show(node: Node) -> str:
     if isinstance(node, Group):
         return f"({', '.join(_show(item) for item in node.items)})"
     return type(node).__name__.lower()
-
-
-def dedupe(predicates: Iterable[Predicate]) -> list[Predicate]:
-    """Each predicate once, in order (a value tested twice in one step counts once)."""
-    seen: set[tuple[object, ...]] = set()
-    kept: list[Predicate] = []
-    for predicate in predicates:
-        key = (
-            predicate.selection,
-            predicate.vendor_field,
-            predicate.operator,
-            predicate.value,
-            predicate.polarity,
-            tuple(predicate.transforms),
-            predicate.case_sensitive,
-        )
-        if key not in seen:
-            seen.add(key)
-            kept.append(predicate)
-    return kept

@@ -83,11 +83,11 @@ from .eql import (
     Literal,
     Node,
     Not,
-    dedupe,
     read_tree,
     string_value,
     unquote_field,
 )
+from . import dedupe
 from .values import unescape
 
 _GRAMMAR = r"""

@@ -62,6 +62,7 @@ from sigma.types import (
 
 from ..errors import RulecatError
 from ..models import Operator, Predicate
+from . import dedupe
 
 
 class SigmaExtractionError(RulecatError):
@@ -124,24 +125,11 @@ def extract_predicates(rule: SigmaRule) -> list[Predicate]:
     when the detection cannot be read whole.
     """
     index = _index_values(rule)
-    seen: set[tuple[Any, ...]] = set()
     predicates: list[Predicate] = []
     for condition in rule.detection.parsed_condition:
         for leaf, negations in _leaves(condition.parsed, 0):
-            predicate = _leaf_predicate(leaf, negations % 2 == 1, index)
-            key = (
-                predicate.selection,
-                predicate.vendor_field,
-                predicate.operator,
-                predicate.value,
-                predicate.polarity,
-                tuple(predicate.transforms),
-                predicate.case_sensitive,
-            )
-            if key not in seen:
-                seen.add(key)
-                predicates.append(predicate)
-    return predicates
+            predicates.append(_leaf_predicate(leaf, negations % 2 == 1, index))
+    return dedupe(predicates)
 
 
 def _index_values(rule: SigmaRule) -> _ValueIndex:

@@ -23,6 +23,9 @@ Decisions:
   `defense-evasion`). Deprecated: maturity `deprecated` or a path under `_deprecated/`.
 * Events: `EventCatalog.events_for_elastic` from the index patterns and predicates; an
   EQL query's `<category> where` adds its category even when the EQL parser is missing.
+* Hostile files (`limits.py`): over 5 MiB, a symlink out of the source, a FIFO, NUL bytes,
+  bad UTF-8 or TOML nested deeper than 64 levels are refused; a query over 200,000
+  characters leaves its rule unparsed (raw text kept).
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from ..attack.matching import parse_technique_tag
+from ..errors import RuleFileError
 from ..models import Predicate, Rejection, RuleRecord
 from ..normalize.events import EventCatalog
 from ..parsers import ParsedQuery, QueryParseError
 from ..parsers.values import exists_predicate, unescape, value_predicate
+from .limits import MAX_NESTING, MAX_QUERY_CHARS, nesting_depth_over, read_rule_text
 
 RULE_FOLDERS: tuple[str, ...] = ("rules", "rules_building_block")
 RULE_SUFFIX = ".toml"
@@ -75,12 +80,13 @@ def elastic_rule_files(root: Path) -> list[Path]:
     """Every `*.toml` under `root`'s `rules/` and `rules_building_block/`, sorted.
 
     A root without either folder (a user's own rule folder) is read whole. Hidden
-    folders are skipped.
+    folders and symlinked folders (the build does not follow them) are skipped.
     """
     root = Path(root)
     if not root.is_dir():
         return []
-    folders = [root / name for name in RULE_FOLDERS if (root / name).is_dir()] or [root]
+    folders = [root / name for name in RULE_FOLDERS
+               if (root / name).is_dir() and not (root / name).is_symlink()] or [root]
     files: list[Path] = []
     for folder in folders:
         for dirpath, dirnames, filenames in os.walk(folder):
@@ -95,7 +101,7 @@ def read_elastic_file(
     """The rule in one Elastic TOML file, or why it could not be read."""
     rel = _relative(root, path)
     try:
-        text = _read_text(path)
+        text = _read_text(root, path)
         data = _load_toml(text)
         record = _record(source, rel, text, data)
     except _Invalid as exc:
@@ -111,19 +117,12 @@ read_file = read_elastic_file
 # --------------------------------------------------------------------------- loading
 
 
-def _read_text(path: Path) -> str:
+def _read_text(root: Path, path: Path) -> str:
+    """The file's text; size, symlinks, NUL bytes and UTF-8 are checked by `limits.py`."""
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise _Invalid(f"cannot read file: {exc.strerror or exc}") from None
-    if b"\x00" in data:
-        raise _Invalid("binary file (contains NUL bytes), not TOML text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        reason = f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}"
-        raise _Invalid(reason, line) from None
+        return read_rule_text(root, path, "TOML")
+    except RuleFileError as exc:
+        raise _Invalid(exc.reason, exc.line) from None
 
 
 def _load_toml(text: str) -> dict[str, Any]:
@@ -132,6 +131,10 @@ def _load_toml(text: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_LINE.search(str(exc))
         raise _Invalid(f"malformed TOML: {exc}", int(match[1]) if match else None) from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise _Invalid(f"TOML nested deeper than {MAX_NESTING} levels") from None
+    if nesting_depth_over(data):
+        raise _Invalid(f"TOML nested deeper than {MAX_NESTING} levels")
     rule = data.get("rule")
     if not isinstance(rule, dict):
         raise _Invalid("no [rule] table: not an Elastic rule")
@@ -285,6 +288,9 @@ def _unparsed(record: RuleRecord, reason: str) -> None:
 
 def _parse_query(language: str | None, query: str) -> tuple[ParsedQuery | None, str | None]:
     """(parsed query, None) or (None, why not)."""
+    if len(query) > MAX_QUERY_CHARS:  # kept unparsed; its raw text stays searchable
+        return None, f"query of {len(query):,} characters, over the {MAX_QUERY_CHARS:,} " \
+                     "rulecat parses"
     parser, reason = _parser(language)
     if parser is None:
         return None, reason

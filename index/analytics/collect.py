@@ -1,0 +1,152 @@
+"""What to collect: events ranked by how many more techniques they make detectable.
+
+The method, stated in every answer (`METHOD`):
+
+* A rule is usable once ANY one of its events is collected. A rule's several events are
+  alternatives for the same telemetry (a Sigma `process_creation` rule reads Sysmon 1 or
+  Security 4688; an Elastic rule reads Elastic Defend 1 or Sysmon 1), not parts that must
+  all arrive. The catalog does not record the rare rules that need two events together
+  (a Splunk data source "Sysmon EventID 1 AND Sysmon EventID 11"); they count the same way,
+  so the table is optimistic for them.
+* A technique is detectable once one of its rules is usable; its rules are counted as in
+  `coverage_gaps` (a parent's include its sub-techniques' rules unless
+  `include_subtechniques=false`). Techniques are those of the loaded ATT&CK version in scope
+  (tactics, platforms), the same denominator as `coverage_gaps`.
+* Greedy marginal gain: repeatedly pick the event that makes the most techniques newly
+  detectable, given `collected` and the events picked above it; ties go to the event more
+  rules rely on, then by provider and id. The list ends when no event adds a technique.
+  Greedy is the standard approximation for this max-coverage problem (within 1 - 1/e of
+  the best choice of the same number of events).
+* Rules with no known event (cloud audit logs, SaaS, many Linux rules) never become usable
+  through an event; techniques only they cover are reported as `covered_without_events`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from ..answers import EventRow, Filters
+from ..api import Catalog, _check_page, check_list, shown
+from ..errors import InvalidArgument
+from .events import MAX_EVENT_ID, resolve_provider
+from .models import CollectPick, EventsToCollect
+from .scope import (
+    Event, RuleInfo, check_filters, filter_args, pct, resolve_scope, rule_events, scope_args,
+    subtechnique_args, technique_rules,
+)
+
+METHOD = (
+    "A rule is usable once ANY one of its events is collected (its events are alternatives "
+    "for the same telemetry, e.g. Sysmon 1 or Security 4688); a technique is detectable "
+    "once one of its rules is usable. Each pick is the event adding the most techniques "
+    "given the events above it (greedy marginal gain)."
+)
+_EVENT = re.compile(r"^\s*(?P<provider>.+?)\s*[:\s]\s*(?P<id>\d+)\s*$")
+
+
+@dataclass
+class _Universe:
+    """Per event, the in-scope techniques its rules cover, with rule counts."""
+
+    techniques: dict[Event, set[str]] = field(default_factory=lambda: defaultdict(set))
+    weight: dict[Event, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    rules: Counter[Event] = field(default_factory=Counter)
+
+
+def parse_event(cat: Catalog, text: str) -> Event:
+    """`Sysmon:1`, `Sysmon 1` or `Elastic Defend:1` -> (provider, id)."""
+    match = _EVENT.match(text or "")
+    if not match or int(match["id"]) > MAX_EVENT_ID:
+        raise InvalidArgument(f"Cannot read event {shown(text)}; write 'Provider:ID', e.g. "
+                              "'Sysmon:1' or 'Security:4688'.")
+    return resolve_provider(cat, match["provider"]), int(match["id"])
+
+
+def _universe(events_of: dict[int, set[Event]], in_scope: set[str],
+              rules_of: dict[str, dict[int, RuleInfo]]) -> _Universe:
+    by_rule: dict[int, list[str]] = defaultdict(list)
+    for tech, rules in rules_of.items():
+        if tech in in_scope:
+            for rowid in rules:
+                by_rule[rowid].append(tech)
+    found = _Universe()
+    for rowid, events in events_of.items():
+        for event in events:
+            found.rules[event] += 1
+            for tech in by_rule.get(rowid, ()):
+                found.techniques[event].add(tech)
+                found.weight[event][tech] += 1
+    return found
+
+
+def _greedy(u: _Universe, start: set[str]) -> list[tuple[Event, list[str]]]:
+    """Picks in order, each with the techniques it adds."""
+    remaining = {e: techs - start for e, techs in u.techniques.items()}
+    picks: list[tuple[Event, list[str]]] = []
+    while remaining:
+        best = min(remaining, key=lambda e: (-len(remaining[e]), -u.rules[e], e))
+        gained = remaining.pop(best)
+        if not gained:
+            break
+        picks.append((best, sorted(gained, key=lambda t: (-u.weight[best][t], t))))
+        for e in remaining:
+            remaining[e] -= gained
+    return picks
+
+
+def events_to_collect(
+    cat: Catalog, tactics: list[str] | None = None, platforms: list[str] | None = None,
+    collected: list[str] | None = None, filters: Filters | None = None,
+    include_subtechniques: bool = True, limit: int = 10, offset: int = 0,
+) -> EventsToCollect:
+    """The marginal-gain table (see the module docstring)."""
+    filters = check_filters(cat, filters)
+    limit, offset = _check_page(limit, offset)
+    scope = resolve_scope(cat, tactics, platforms)
+    check_list("collected", collected)
+    have = list(dict.fromkeys(parse_event(cat, c) for c in collected or []))
+    rules_of = technique_rules(cat, filters, include_subtechniques)
+    u = _universe(rule_events(cat, filters), set(scope.techniques), rules_of)
+    start = set().union(*(u.techniques.get(e, set()) for e in have))
+    reachable = set().union(start, *u.techniques.values())
+    covered = {t for t in scope.techniques if rules_of.get(t)}
+    titles = _titles(cat)
+    rows = _rows(_greedy(u, start), u, len(start), len(scope.techniques), titles)
+    page = rows[offset:offset + limit]
+    nxt = None
+    if offset + limit < len(rows):
+        nxt = {**scope_args(scope, bool(tactics)), **filter_args(filters),
+               **({"collected": [f"{p}:{i}" for p, i in have]} if have else {}),
+               **subtechnique_args(include_subtechniques),
+               "limit": limit, "offset": offset + limit}
+    return EventsToCollect(
+        filters=filters, platforms=scope.platforms, tactics=[t.shortname for t in scope.tactics]
+        if tactics else [], include_subtechniques=include_subtechniques, method=METHOD,
+        collected=[EventRow(provider=p, event_id=i, title=titles.get((p, i), ""),
+                            rules=u.rules[(p, i)]) for p, i in have],
+        in_scope=len(scope.techniques), detectable_at_start=len(start),
+        reachable=len(reachable), covered_without_events=len(covered - reachable),
+        picks=page, total=len(rows), returned=len(page), next=nxt,
+    )
+
+
+def _rows(
+    picks: list[tuple[Event, list[str]]], u: _Universe, start: int, in_scope: int,
+    titles: dict[Event, str],
+) -> list[CollectPick]:
+    """The picks with their running totals."""
+    rows, running = [], start
+    for rank, (event, gained) in enumerate(picks, 1):
+        running += len(gained)
+        rows.append(CollectPick(
+            rank=rank, provider=event[0], event_id=event[1], title=titles.get(event, ""),
+            new_techniques=len(gained), total_techniques=running,
+            total_pct=pct(running, in_scope), rules=u.rules[event], examples=gained[:5]))
+    return rows
+
+
+def _titles(cat: Catalog) -> dict[Event, str]:
+    return {(p, i): t for p, i, t in cat.db.execute("SELECT provider, event_id, title "
+                                                    "FROM events")}
