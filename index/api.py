@@ -253,13 +253,17 @@ class Catalog:
         if technique:
             where += " AND r.rowid IN (SELECT rule FROM technique_rules WHERE technique = ?)"
             args.append(self._technique_info(technique).id)
+        # Scan the index once; the three reads below use this connection's temp table.
+        self.db.execute("DROP TABLE IF EXISTS temp.hits")
+        self.db.execute(f"CREATE TEMP TABLE hits AS {hits}", params)
+        # Grouping before the join keeps SQLite from scanning `rules` for a bloom filter.
         matched = self.db.execute(f"""
-            WITH hits AS ({hits})
-            SELECT r.rowid, COUNT(*) FROM hits h JOIN rules r ON r.rowid = h.rule
-            WHERE 1 {where} GROUP BY r.rowid ORDER BY {RULE_ORDER}
-        """, params + args).fetchall()
+            SELECT r.rowid, g.n FROM (SELECT rule, COUNT(*) AS n FROM temp.hits GROUP BY rule) g
+            CROSS JOIN rules r ON r.rowid = g.rule
+            WHERE 1 {where} ORDER BY {RULE_ORDER}
+        """, args).fetchall()
         page = matched[offset : offset + limit]
-        rows = self._matching_predicates([r[0] for r in page], hits, params)
+        rows = self._matching_predicates([r[0] for r in page])
         asked = dict(field=field, value=value, operator=operator, technique=technique,
                      polarity=polarity, exact=exact)
         nxt = None
@@ -267,7 +271,7 @@ class Catalog:
             nxt = {**{k: v for k, v in asked.items() if v not in (None, False)},
                    **_filter_args(filters), "limit": limit, "offset": offset + limit}
         return RulesByField(
-            field=canonical, fields_matched=members, aliases=self._spellings_of(hits, params),
+            field=canonical, fields_matched=members, aliases=self._spellings_of(),
             value=value, operator=operator, polarity=polarity, exact=exact,
             technique=technique, filters=filters,
             rules=[_field_match(rows[rowid], n) for rowid, n in page],
@@ -275,32 +279,28 @@ class Catalog:
             notes=self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched)),
         )
 
-    def _matching_predicates(
-        self, rowids: list[int], hits: str, params: list[Any]
-    ) -> dict[int, list[sqlite3.Row]]:
-        """The first matching predicates (with their rule's columns) of each page rule."""
+    def _matching_predicates(self, rowids: list[int]) -> dict[int, list[sqlite3.Row]]:
+        """The matching predicates (with their rule's columns) of each page rule."""
         if not rowids:
             return {}
         marks = ",".join("?" * len(rowids))
         out: dict[int, list[sqlite3.Row]] = defaultdict(list)
         for row in self.db.execute(f"""
-            WITH hits AS ({hits})
-            SELECT {RULE_COLUMNS}, p.* FROM hits h
-            JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
-            JOIN rules r ON r.rowid = h.rule
+            SELECT {RULE_COLUMNS}, p.* FROM temp.hits h
+            CROSS JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
+            CROSS JOIN rules r ON r.rowid = h.rule
             WHERE h.rule IN ({marks}) ORDER BY p.rule, p.seq
-        """, params + rowids):
+        """, rowids):
             out[row["rowid"]].append(row)
         return out
 
-    def _spellings_of(self, hits: str, params: list[Any]) -> list[str]:
+    def _spellings_of(self) -> list[str]:
         """Vendor spellings among all matching predicates, as `vendor:field`."""
-        return [r[0] for r in self.db.execute(f"""
-            WITH hits AS ({hits})
-            SELECT DISTINCT r.vendor || ':' || p.vendor_field FROM hits h
-            JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
-            JOIN rules r ON r.rowid = h.rule ORDER BY 1
-        """, params)]
+        return [r[0] for r in self.db.execute("""
+            SELECT DISTINCT r.vendor || ':' || p.vendor_field FROM temp.hits h
+            CROSS JOIN predicates p ON p.rule = h.rule AND p.seq = h.seq
+            CROSS JOIN rules r ON r.rowid = h.rule ORDER BY 1
+        """)]
 
     def _resolve_field(self, name: str) -> str:
         """Any vendor's spelling -> canonical field, or an error naming the closest fields."""

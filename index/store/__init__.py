@@ -12,6 +12,8 @@ def open_catalog(path: Path) -> sqlite3.Connection:
     uri = f"file:{Path(path).resolve().as_posix()}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
     conn.row_factory = sqlite3.Row
+    # Per-request scratch tables (picked rules, matching predicates) live in memory.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
