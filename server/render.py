@@ -141,7 +141,7 @@ def show_indicators(a: TopIndicators) -> None:
                   "technique has it.[/]")
 
 
-def _indicator_table(title: str, rows: list[IndicatorRow], reach: str) -> Table:
+def _indicator_table(title: str, rows: list[IndicatorRow], reach: str) -> _RichTable:
     table = Table("field", "op", "value", "rules", reach, "specific", title=title,
                   title_justify="left")
     for i in rows:
@@ -197,6 +197,12 @@ def show_info(a: CatalogInfo) -> None:
     for s in a.sources:
         table.add_row(s.name, s.vendor, str(s.files), str(s.rules), str(s.deprecated), s.root)
     console.print(table)
+    for s in a.sources:
+        origin = [x for x in (s.upstream, s.branch, s.commit and f"commit {s.commit}") if x]
+        if origin:
+            console.print(f"  {s.name}: {' · '.join(origin)}", highlight=False)
+    if a.attack_bundle:
+        console.print(f"ATT&CK bundle {a.attack_bundle}", highlight=False)
     rep = a.report
     console.print(f"{a.rules} rules · {a.predicates} predicates · {a.indicators} indicators · "
                   f"{a.techniques_covered} techniques · {a.events_used} events")

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from ..models import EventRef, LogSource, Predicate
 
@@ -97,7 +97,7 @@ class EventCatalog:
         services: dict[str, str] = {}
         for service, channels in windows_logsource_mapping.items():
             names = channels if isinstance(channels, list) else [channels]
-            providers = {self._by_channel.get(c.lower()) for c in names} - {None}
+            providers = {p for c in names if (p := self._by_channel.get(str(c).lower()))}
             if len(providers) == 1:
                 services[service.lower()] = providers.pop()
         return services
@@ -106,15 +106,15 @@ class EventCatalog:
         """Sigma Windows category -> [(provider, id)] from pySigma's Sysmon/Windows maps."""
         from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mapping
         from sigma.pipelines.windows.windows import (
-            generic_logsource_to_windows_audit_event_mapping,
+            generic_logsource_to_windows_audit_event_mapping as audit_mapping,
             windows_generic_category_channel_mapping,
         )
 
         events: dict[str, list[tuple[str, int]]] = defaultdict(list)
         sources = [
             ("sysmon", dict(sysmon_generic_logsource_eventid_mapping)),
-            ("security", {c: spec.get("EventID") for c, spec
-                          in generic_logsource_to_windows_audit_event_mapping.items()}),
+            ("security", {c: dict(spec).get("EventID") for c, spec
+                          in cast(dict[str, Any], audit_mapping).items()}),
         ]
         for service, by_category in sources:
             provider = self._services.get(service)

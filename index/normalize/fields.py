@@ -122,7 +122,7 @@ def _item_scopes(item: Any) -> list[Scope]:
     return scopes or [Scope()]
 
 
-def _mapping_items(pipeline: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
+def _mapping_items(pipeline: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:
     from sigma.processing.transformations import FieldMappingTransformation
 
     for item in pipeline.items:
@@ -360,8 +360,8 @@ class FieldRegistry:
                 return alias.canonical
         if _is_windows(logsource):
             return self._windows_default(name)
-        alias = self._free.get(key)
-        return alias.canonical if alias else None
+        free = self._free.get(key)
+        return free.canonical if free else None
 
     def _windows_default(self, name: str) -> str | None:
         """pySigma's ECS rule for other Windows fields: prefix them, unless dotted already."""
@@ -493,7 +493,7 @@ class FieldRegistry:
         return rest if dot and rest and known else name
 
     def _is_prefixed(self, name: str) -> bool:
-        return bool(self._prefix) and name.lower().startswith(self._prefix.lower())
+        return self._prefix is not None and name.lower().startswith(self._prefix.lower())
 
 
 def _favoured(scope: Scope) -> bool:
@@ -502,7 +502,7 @@ def _favoured(scope: Scope) -> bool:
 
 
 def _is_windows(logsource: LogSource | None) -> bool:
-    return bool(logsource) and (logsource.product or "").lower() == "windows"
+    return logsource is not None and (logsource.product or "").lower() == "windows"
 
 
 def _dedupe(aliases: Iterable[Alias], by_scope: bool = True) -> list[Alias]:

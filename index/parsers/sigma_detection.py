@@ -220,10 +220,10 @@ def _operator_value(
     if isinstance(value, SigmaCIDRExpression):
         return "cidr", value.cidr, False
     if isinstance(value, SigmaCompareExpression):
-        operator = _COMPARE.get(value.op)
-        if operator is None:
+        compare = _COMPARE.get(value.op)
+        if compare is None:
             raise SigmaExtractionError(f"unsupported comparison {value.op.name}")
-        return operator, str(value.number.number), False
+        return compare, str(value.number.number), False
     if isinstance(value, SigmaFieldReference):
         return "fieldref", value.field, False
     if isinstance(value, SigmaBool):
