@@ -199,6 +199,9 @@ class SourceInfo(BaseModel):
     files: int
     rules: int
     deprecated: int
+    commit: str | None = Field(None, description="Git commit of the folder, when a checkout.")
+    branch: str | None = None
+    upstream: str | None = Field(None, description="Public repository, for the default names.")
 
 
 class ReportSummary(BaseModel):
@@ -223,6 +226,7 @@ class CatalogInfo(BaseModel):
     build_id: str
     built_at: str
     attack_version: str
+    attack_bundle: str | None = Field(None, description="The ATT&CK STIX bundle the build read.")
     sources: list[SourceInfo]
     rules: int
     predicates: int

@@ -24,6 +24,7 @@ from typing import Any
 
 from .aggregates import PRECOMPUTED_LIMIT, Aggregates, PredicateTuple, aggregate
 from .attack.matching import excerpt
+from .compare import SourceComparison, compare
 from .answers import (
     CatalogInfo, EventRow, FieldMatch, FieldRow, Filters, IndicatorRow, PredicateRow,
     ReportSummary, RuleDetail, RuleEvent, RuleRow, RulesByField, SourceInfo, TechniqueCoverage,
@@ -34,6 +35,7 @@ from .models import OPERATORS, VENDORS
 from .search import TextIndex, open_text_index
 from .search.answers import SearchResults
 from .search.searcher import SearchRequest, search_rules
+from .sources import Provenance, SourceProvenance
 from .store import open_catalog
 
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
@@ -61,7 +63,14 @@ class Catalog:
                 "`rulecat build --corpora ../shared/corpora` (or pass --catalog PATH)."
             )
         self.db = open_catalog(self.path)
-        self.meta = {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM meta")}
+        try:
+            self.meta = {r["key"]: r["value"]
+                         for r in self.db.execute("SELECT key, value FROM meta")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise CatalogMissing(
+                f"{self.path} is not a rulecat catalog ({exc}). Rebuild it: "
+                "`rulecat build --corpora ../shared/corpora --catalog PATH`.") from None
         self.attack_version = self.meta.get("attack_version", "unknown")
         self.source_names = [r[0] for r in self.db.execute("SELECT name FROM sources")]
         self._text_indexes: dict[str, TextIndex] = {}  # opened on first search, per engine
@@ -419,9 +428,11 @@ class Catalog:
 
     def catalog_info(self) -> CatalogInfo:
         report = json.loads(self.meta["report"])
+        prov = Provenance.model_validate_json(self.meta.get("provenance") or "{}")
+        known = {s.name: s for s in prov.sources}
         sources = [
             SourceInfo(name=r[0], vendor=r[1], root=r[2], files=r[3], rules=r[4],
-                       deprecated=r[5])
+                       deprecated=r[5], **_source_origin(known.get(r[0])))
             for r in self.db.execute(
                 "SELECT s.name, s.vendor, s.root, s.files, s.rules, "
                 "(SELECT COUNT(*) FROM rules WHERE source = s.name AND deprecated = 1) "
@@ -432,14 +443,32 @@ class Catalog:
         return CatalogInfo(
             catalog=str(self.path), build_id=self.meta["build_id"],
             built_at=self.meta["built_at"], attack_version=self.attack_version,
+            attack_bundle=prov.attack.bundle if prov.attack else None,
             sources=sources, **counts,
             report=_report_summary(report),
         )
+
+    # -- comparing sources -------------------------------------------------------------
+
+    def compare_sources(
+        self, a: str, b: str, limit: int = 20, offset: int = 0
+    ) -> SourceComparison:
+        """Techniques A covers and B does not; A's rules whose indicators B already tests."""
+        limit, offset = _check_page(limit, offset)
+        for name, given in (("a", a), ("b", b)):
+            if given not in self.source_names:
+                raise InvalidArgument(f"Unknown source {name}={shown(given)}. "
+                                      f"Valid sources: {', '.join(self.source_names)}.")
+        if a == b:
+            raise InvalidArgument(f"a and b are both {shown(a)}; pass two different sources.")
+        return compare(self.db, a, b, limit, offset)
 
     # -- shared helpers ----------------------------------------------------------------
 
     def _check_filters(self, filters: Filters | None) -> Filters:
         filters = filters or Filters()
+        if filters.vendors:  # vendor names are lower-case words; accept any case
+            filters = filters.model_copy(update={"vendors": [v.lower() for v in filters.vendors]})
         for name, given, valid in (("sources", filters.sources, self.source_names),
                                    ("vendors", filters.vendors, VENDORS)):
             check_list(name, given)
@@ -493,6 +522,12 @@ class Catalog:
 
 
 # -- module helpers ------------------------------------------------------------------------
+
+
+def _source_origin(prov: SourceProvenance | None) -> dict[str, str | None]:
+    if prov is None:
+        return {}
+    return {"commit": prov.commit, "branch": prov.branch, "upstream": prov.upstream}
 
 
 def _check_page(limit: int, offset: int) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from .report import (
     UnparsedRule,
 )
 from .search import check_engine, write_text_index
+from .sources import AttackProvenance, Provenance, source_provenance
 from .store.writer import CatalogWriter
 
 logger = logging.getLogger(__name__)
@@ -149,11 +150,22 @@ def _write_catalog(
                                            inputs.text_engine))
     _finish_report(report, attack, registry, tally)
     writer.set_meta(
+        provenance=_provenance(inputs, report, attack).model_dump_json(),
         build_id=report.build_id,
         built_at=report.started,
         attack_version=attack.version,
         schema_version="1",
         counts=writer.count_totals(),
+    )
+
+
+def _provenance(inputs: BuildInputs, report: BuildReport, attack: Attack) -> Provenance:
+    """Per source: its folder, counts, git commit when a checkout, upstream for public names."""
+    roots = {spec.name: spec.root for spec in inputs.sources}
+    return Provenance(
+        sources=[source_provenance(s.name, s.vendor, roots[s.name], s.files_read, s.rules_indexed)
+                 for s in report.sources],
+        attack=AttackProvenance(version=attack.version, bundle=str(inputs.attack)),
     )
 
 

@@ -123,7 +123,11 @@ def serve(
         return
     from .mcp_server import create_server
 
-    create_server(_catalog_path(catalog)).run()
+    path = _catalog_path(catalog)
+    if not path.is_file():
+        logging.getLogger("rulecat").warning(
+            "no catalog at %s yet; tools will say how to build one", path)
+    create_server(path).run()
 
 
 @app.command()
@@ -195,7 +199,8 @@ def _logging(verbose: int) -> None:
 
 
 # Features add their commands from their own modules, each with `register(app)`.
-FEATURE_COMMANDS: tuple[str, ...] = ("commands_report", "commands_analytics", "commands_search")
+FEATURE_COMMANDS: tuple[str, ...] = ("commands_report", "commands_analytics", "commands_search",
+                                     "commands_sources")
 
 
 def main() -> None:

@@ -1,7 +1,11 @@
 """The MCP server: each tool is a few lines over the read API (`rulecat.index.api`).
 
 Plain `def` tools run on the SDK's worker threads, so each thread opens its own read-only
-connection to the catalog (`ToolContext.catalog()`); the catalog never changes once built.
+connection to the catalog (`ToolContext.catalog()`). A built file never changes, but a new
+build renames a new file into place: each call checks the path's identity first and reopens
+when it changed, while a call already running keeps reading the old file through its open
+handle. With no catalog yet, every tool answers with how to build one; the server never
+waits for a build.
 Features register their tools from their own modules (`tools_core.py`, ...).
 """
 
@@ -38,21 +42,45 @@ class ToolContext:
     def catalog(self) -> Iterator[Catalog]:
         """The thread's catalog; rulecat's own errors become tool errors the model reads."""
         try:
-            if getattr(self._local, "catalog", None) is None:
-                self._local.catalog = Catalog(self.catalog_path)
-            yield self._local.catalog
+            yield self._current()
         except RulecatError as exc:
             raise ToolError(str(exc)) from exc
+
+    def _current(self) -> Catalog:
+        """The thread's open catalog, reopened when a build replaced the file at the path.
+
+        Closing the previous one is safe: no caller awaits or nests inside `catalog()`, so a
+        thread (the event loop's included) holds at most one call's catalog at a time.
+        """
+        identity = _identity(self.catalog_path)
+        cat: Catalog | None = getattr(self._local, "catalog", None)
+        if cat is not None and identity == self._local.identity:
+            return cat
+        self._local.catalog = None
+        if cat is not None:
+            cat.close()  # this thread's previous call has finished with it
+        cat = Catalog(self.catalog_path)  # no file: CatalogMissing says how to build one
+        self._local.catalog, self._local.identity = cat, identity
+        return cat
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when a build renames a new file into place (None: no file)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def create_server(catalog_path: Path) -> MCPServer:
     """An MCP server answering from the catalog at `catalog_path`."""
-    from . import resources, tools_analytics, tools_core, tools_search
+    from . import resources, tools_analytics, tools_core, tools_search, tools_sources
 
     server = MCPServer("rulecat", version=_version(), instructions=INSTRUCTIONS)
     context = ToolContext(catalog_path)
     # Each feature registers its own tools; add new modules to this tuple.
-    for module in (tools_core, resources, tools_analytics, tools_search):
+    for module in (tools_core, resources, tools_analytics, tools_search, tools_sources):
         module.register(server, context)
     _drop_schema_titles(server)
     return server

@@ -344,6 +344,7 @@ class CatalogNames:
     def __init__(self, context: ToolContext) -> None:
         self._context = context
         self._lists: dict[str, list[tuple[str, str]]] = {}
+        self._build = ""  # the build the cached lists came from
 
     def complete(self, kind: str, typed: str, known: dict[str, str]) -> Completion | None:
         """Values for `kind` starting with `typed`, then those containing it (in label)."""
@@ -354,8 +355,11 @@ class CatalogNames:
         return None
 
     def _list(self, kind: str) -> list[tuple[str, str]]:
-        if kind not in self._lists:
-            with self._context.catalog() as cat:
+        with self._context.catalog() as cat:
+            build = cat.meta.get("build_id", "")
+            if build != self._build:  # a rebuild was swapped in: read the names again
+                self._lists, self._build = {}, build
+            if kind not in self._lists:
                 self._lists[kind] = _READERS[kind](cat)
         return self._lists[kind]
 

@@ -197,3 +197,8 @@ def test_rules_by_field_pages_in_rule_order_without_gaps(sigma_catalog):
     ids = [r.id for r in first.rules + second.rules]
     assert len(set(ids)) == 100 and first.total > 1000
     assert [r.level for r in first.rules[:3]] == ["critical"] * 3
+
+
+def test_vendor_names_are_accepted_in_any_case(sigma_catalog):
+    answer = sigma_catalog.get_technique_coverage("T1559.001", filters=Filters(vendors=["Sigma"]))
+    assert answer.counts["sigma"].rules == 4 and answer.filters.vendors == ["sigma"]

@@ -109,3 +109,14 @@ def test_rules_of_two_sources_with_one_uuid_never_overwrite_each_other(
 def test_a_missing_catalog_says_how_to_build_one(tmp_path: Path):
     with pytest.raises(CatalogMissing, match="rulecat build --corpora"):
         Catalog(tmp_path / "none.sqlite")
+
+
+def test_a_file_that_is_not_a_catalog_says_to_rebuild(tmp_path: Path):
+    bogus = tmp_path / "bogus.sqlite"
+    bogus.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(CatalogMissing, match="not a rulecat catalog"):
+        Catalog(bogus)
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    with pytest.raises(CatalogMissing, match="Rebuild it"):
+        Catalog(empty)

@@ -30,6 +30,8 @@ SAMPLE_ARGS: dict[str, Any] = {
     "query": "regsvr32",
     "provider": "Sysmon",
     "event_id": 1,
+    "a": "sigma",  # compare_sources
+    "b": "elastic",
 }
 HOSTILE_TEXT: dict[str, str] = {
     "megabyte": "T1059" * 200_000,

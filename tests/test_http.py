@@ -32,6 +32,8 @@ SAMPLE_ARGS: dict[str, Any] = {
     "query": "regsvr32",
     "provider": "Sysmon",
     "event_id": 1,
+    "a": "sigma",  # compare_sources
+    "b": "elastic",
 }
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 JSON_HEADERS = {"content-type": "application/json",

@@ -1,0 +1,171 @@
+"""The user's own rules as a named source: coverage, filters, `compare_sources`, provenance.
+
+The catalog is the real Sigma corpus plus `tests/files/acme`, a private Sigma folder of two
+rules: an edited copy of SigmaHQ's regsvr32 rule (own id, 9 detect indicators, 7 of them in
+the original) and a new rule for T1546.017 (Udev Rules), which no Sigma rule covers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from rulecat.index.answers import Filters
+from rulecat.index.errors import InvalidArgument
+from rulecat.index.sources import git_head
+from rulecat.server.mcp_server import create_server
+
+ACME = Path(__file__).parent / "files" / "acme"
+ACME_COPY = "acme:6f0c2a41-4d1e-4b7a-9c55-ac3e00000001"
+ACME_NEW = "acme:6f0c2a41-4d1e-4b7a-9c55-ac3e00000002"
+SIGMA_ORIGINAL = "sigma:089fc3d2-71e8-4763-a8a5-c97fbb0a403e"
+
+
+@pytest.fixture(scope="module")
+def acme_path(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rulecat.index.build import SourceSpec, build_catalog, inputs_from_corpora
+
+    inputs = inputs_from_corpora(corpora)
+    inputs.sources = [SourceSpec(name="sigma", vendor="sigma", root=corpora / "sigma"),
+                      SourceSpec(name="acme", vendor="sigma", root=ACME)]
+    path = tmp_path_factory.mktemp("acme-catalog") / "catalog.sqlite"
+    build_catalog(inputs, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def acme(acme_path: Path):  # -> Catalog
+    from rulecat.index.api import Catalog
+
+    cat = Catalog(acme_path)
+    yield cat
+    cat.close()
+
+
+def test_acme_rules_show_up_in_coverage_with_their_source(acme) -> None:
+    answer = acme.get_technique_coverage("T1218.010")
+    rows = {r.id: r for r in answer.rules["sigma"]}
+    assert rows[ACME_COPY].source == "acme" and rows[SIGMA_ORIGINAL].source == "sigma"
+    new = acme.get_technique_coverage("T1546.017")
+    assert [(r.id, r.source) for r in new.rules["sigma"]] == [(ACME_NEW, "acme")]
+
+
+def test_the_sources_filter_accepts_acme(acme) -> None:
+    only = acme.get_technique_coverage("T1218.010", filters=Filters(sources=["acme"]))
+    assert only.total == 1 and only.rules["sigma"][0].id == ACME_COPY
+    both = acme.get_technique_coverage("T1218.010", filters=Filters(sources=["acme", "sigma"]))
+    assert both.total == acme.get_technique_coverage("T1218.010").total
+    with pytest.raises(InvalidArgument, match="Valid sources: acme, sigma"):
+        acme.get_technique_coverage("T1218.010", filters=Filters(sources=["acne"]))
+
+
+def test_compare_acme_with_sigma_shows_the_overlap_and_what_acme_adds(acme) -> None:
+    c = acme.compare_sources("acme", "sigma")
+    assert (c.techniques_a, c.techniques_only_in_a) == (2, 1)
+    assert [(t.id, t.name, t.rules) for t in c.only_in_a] == [("T1546.017", "Udev Rules", 1)]
+    assert (c.rules_a, c.rules_fully_in_b, c.rules_partly_in_b, c.rules_new) == (2, 0, 1, 1)
+    copy, new = c.overlap
+    assert (copy.id, copy.indicators, copy.in_b) == (ACME_COPY, 9, 7)
+    assert (copy.shared_with[0].id, copy.shared_with[0].shared) == (SIGMA_ORIGINAL, 7)
+    assert (new.id, new.indicators, new.in_b, new.shared_with) == (ACME_NEW, 2, 0, [])
+    assert c.next is None
+
+
+def test_compare_the_other_way_pages_and_finds_the_original(acme) -> None:
+    c = acme.compare_sources("sigma", "acme", limit=1)
+    assert c.techniques_b == 2 and c.techniques_only_in_a == c.techniques_a - 1
+    assert c.rules_a == 3780 and c.rules_new + c.rules_partly_in_b + c.rules_fully_in_b == 3780
+    assert [(o.id, o.in_b) for o in c.overlap] == [(SIGMA_ORIGINAL, 7)]
+    assert c.next == {"a": "sigma", "b": "acme", "limit": 1, "offset": 1}
+    assert acme.compare_sources(**c.next).only_in_a[0].id != c.only_in_a[0].id
+
+
+@pytest.mark.parametrize(("a", "b", "message"), [
+    ("acne", "sigma", "Unknown source a='acne'. Valid sources: acme, sigma."),
+    ("acme", "x" * 10_000, "Valid sources: acme, sigma."),
+    ("acme", "acme", "pass two different sources"),
+])
+def test_compare_rejects_bad_source_names(acme, a: str, b: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        acme.compare_sources(a, b)
+    assert message in str(err.value) and len(str(err.value)) < 300
+
+
+def test_catalog_info_gives_each_sources_provenance(acme, corpora: Path) -> None:
+    info = acme.catalog_info()
+    by_name = {s.name: s for s in info.sources}
+    sigma, mine = by_name["sigma"], by_name["acme"]
+    assert sigma.upstream == "https://github.com/SigmaHQ/sigma" and sigma.commit is None
+    assert (sigma.files, sigma.rules) == (3780, 3780)
+    assert mine.upstream is None and (mine.files, mine.rules) == (2, 2)
+    assert info.attack_version == "18.1"
+    assert info.attack_bundle == str(corpora / "attack" / "enterprise-attack.json")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_compare_sources_tool(acme_path: Path) -> None:
+    async with Client(create_server(acme_path), raise_exceptions=True) as client:
+        ok = await client.call_tool("compare_sources", {"a": "acme", "b": "sigma"})
+        bad = await client.call_tool("compare_sources", {"a": "acme", "b": "nope"})
+    assert not ok.is_error and ok.structured_content["rules_new"] == 1
+    assert bad.is_error and "Valid sources: acme, sigma" in bad.content[0].text
+
+
+def test_cli_compare(acme_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rulecat.server.cli", *args, "--catalog",
+                               str(acme_path)], capture_output=True, text=True, check=False)
+
+    done = run("compare", "acme", "sigma", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["only_in_a"][0]["id"] == "T1546.017"
+    table = run("compare", "acme", "sigma")
+    assert "T1546.017" in table.stdout and "1 only in acme" in table.stdout
+    bad = run("compare", "acme", "nope")
+    assert bad.returncode == 2 and "Valid sources: acme, sigma" in bad.stderr
+    info = run("info")
+    assert "sigma: https://github.com/SigmaHQ/sigma" in info.stdout
+
+
+# ------------------------------------------------------------------ git commit, no git run
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_git_head_reads_a_loose_ref(tmp_path: Path) -> None:
+    (tmp_path / ".git" / "refs" / "heads").mkdir(parents=True)
+    (tmp_path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (tmp_path / ".git" / "refs" / "heads" / "main").write_text(SHA + "\n")
+    (tmp_path / "rules").mkdir()
+    assert git_head(tmp_path / "rules") == (SHA, "main")
+
+
+def test_git_head_reads_packed_refs_and_detached_heads(tmp_path: Path) -> None:
+    git = tmp_path / ".git"
+    git.mkdir()
+    (git / "HEAD").write_text("ref: refs/heads/master\n")
+    (git / "packed-refs").write_text(f"# pack-refs\n{SHA} refs/heads/master\n")
+    assert git_head(tmp_path) == (SHA, "master")
+    (git / "HEAD").write_text(SHA)
+    assert git_head(tmp_path) == (SHA, None)
+
+
+def test_git_head_follows_a_gitdir_file_and_ignores_junk(tmp_path: Path) -> None:
+    real = tmp_path / "real.git"
+    real.mkdir()
+    (real / "HEAD").write_text(SHA)
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / ".git").write_text(f"gitdir: {real}\n")
+    assert git_head(tmp_path / "wt") == (SHA, None)
+    (real / "HEAD").write_text("not a sha")
+    assert git_head(tmp_path / "wt") == (None, None)
