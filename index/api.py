@@ -111,7 +111,7 @@ class Catalog:
             technique=info, filters=filters, include_subtechniques=include_subtechniques,
             counts=counts, events=self._events_of([r["rowid"] for r in rows]),
             rules=dict(grouped), total=len(rows), returned=len(page), next=nxt,
-            notes=self._notes(filters, len(rows), offset),
+            notes=self._notes(filters, len(rows), offset) + _other_vendors(rows, grouped, offset),
         )
 
     def _notes(self, filters: Filters, total: int, offset: int) -> list[str]:
@@ -694,6 +694,20 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
                     and s["files_read"] == s["files_indexed"] + s["files_rejected"]
                     for s in sources),
     )
+
+
+def _other_vendors(
+    rows: list[sqlite3.Row], shown: dict[str, list[RuleRow]], offset: int
+) -> list[str]:
+    """Where the vendors this page does not show begin, so per-vendor answers are one call."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r["vendor"], i)
+    hidden = [f"{v} from offset {i}" for v, i in first.items() if v not in shown and i > offset]
+    if not hidden:
+        return []
+    return ["More vendors on later pages: " + ", ".join(hidden) +
+            " (or pass vendors=[...] for one vendor's rules)."]
 
 
 def _value_hint(asked: dict[str, Any], total: int) -> list[str]:

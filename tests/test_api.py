@@ -202,3 +202,10 @@ def test_rules_by_field_pages_in_rule_order_without_gaps(sigma_catalog):
 def test_vendor_names_are_accepted_in_any_case(sigma_catalog):
     answer = sigma_catalog.get_technique_coverage("T1559.001", filters=Filters(vendors=["Sigma"]))
     assert answer.counts["sigma"].rules == 4 and answer.filters.vendors == ["sigma"]
+
+
+def test_a_first_page_of_one_vendor_says_where_the_others_begin(catalog):
+    answer = catalog.get_technique_coverage("T1003.001")
+    assert list(answer.rules) == ["sigma"]
+    sigma_rules = answer.counts["sigma"].rules
+    assert any(f"elastic from offset {sigma_rules}" in note for note in answer.notes)

@@ -62,7 +62,7 @@ def test_identifiers_are_read_as_the_phrase_of_their_words():
     terms = parse_query(r'powershell.exe process.command_line \\regsvr32.exe -EncodedCommand '
                         'T1059.001')
     assert [str(t) for t in terms] == [
-        '"powershell exe"', '"process command_line"', '"regsvr32 exe"', "encodedcommand",
+        '"powershell exe"', '"process command line"', '"regsvr32 exe"', "encodedcommand",
         '"t1059 001"']
 
 
@@ -71,9 +71,15 @@ def test_quotes_make_a_phrase_and_repeated_terms_count_once():
     assert [str(t) for t in terms] == ['"lateral movement"', "dcom", "unbalanced"]
 
 
-def test_the_analyzer_keeps_underscores_inside_words_and_lowers_case():
+def test_the_analyzer_splits_words_at_underscores_and_lowers_case():
     assert words("Process.Command_Line='C:\\Windows\\x.EXE'") == [
-        "process", "command_line", "c", "windows", "x", "exe"]
+        "process", "command", "line", "c", "windows", "x", "exe"]
+
+
+def test_a_word_finds_the_identifiers_it_is_joined_into(catalog):
+    # Regression: `mimikatz` missed Image|endswith '\mimikatz_windows.exe' (impacket tools).
+    hits = catalog.search_rules("mimikatz", limit=200)
+    assert "HackTool - Impacket Tools Execution" in {h.title for h in hits.results}
 
 
 def test_a_query_without_words_asks_for_words_instead_of_failing(small_whoosh: Path):

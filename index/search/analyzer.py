@@ -1,12 +1,13 @@
 """The rule-text analyzer and the reading of a user's query, shared by both engines.
 
-Decision: rule text is cut into *words*, runs of Unicode letters, digits and `_`, lower-cased
-(`WORD`). Both engines index the same words: FTS5 with `unicode61 tokenchars '_'`, Whoosh
-with `RegexTokenizer(WORD) | LowercaseFilter()`. An identifier a person types is read as the
+Decision: rule text is cut into *words*, runs of Unicode letters and digits, lower-cased
+(`WORD`); `_` separates words too, so `mimikatz` finds `mimikatz_windows.exe`. Both engines
+index the same words: FTS5 with `unicode61`, Whoosh with `RegexTokenizer(WORD) |
+LowercaseFilter()`. An identifier a person types is read as the
 phrase of its words, so it is found as typed and its parts stay findable on their own:
 
     powershell.exe        -> "powershell exe"        (also found by `powershell`)
-    process.command_line  -> "process command_line"
+    process.command_line  -> "process command line"
     \\\\regsvr32.exe         -> "regsvr32 exe"           (path separators are not words)
     -EncodedCommand       -> "encodedcommand"         (a leading dash is not an operator)
     T1059.001             -> "t1059 001"              (matches the tag attack.t1059.001)
@@ -25,7 +26,7 @@ from functools import cached_property
 
 from ..errors import InvalidArgument
 
-WORD = r"\w+"
+WORD = r"[^\W_]+"
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
 

@@ -3,7 +3,7 @@
 Decisions: the table keeps its text (about 12 MB on the real corpora), so a page of hits is
 explained from one look-up (`stored_documents`), for both engines, instead of re-assembling
 documents from predicates at query time. Ranking is BM25 with the column weights of
-`document.FIELDS`. Words are FTS5's `unicode61` tokens with `_` kept inside words, which is
+`document.FIELDS`. Words are FTS5's `unicode61` tokens (letters and digits; `_` separates), which is
 the analyzer of `analyzer.WORD`.
 """
 

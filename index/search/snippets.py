@@ -18,7 +18,7 @@ from .analyzer import Term
 from .document import RuleDocument
 
 WIDTH = 130
-_WORD_CHAR = re.compile(r"\w")
+_WORD_CHAR = re.compile(r"[^\W_]")
 # Tie-break between fields with as many terms found: the more readable, the better.
 _READABLE = ("description", "tags", "field_values", "field_names", "query", "title")
 

@@ -182,7 +182,7 @@ CREATE INDEX attack_telemetry_event ON attack_telemetry(provider, event_id);
 -- index/search/document.py FIELDS. It keeps the indexed text: snippets are cut from it.
 CREATE VIRTUAL TABLE rule_text USING fts5(
     title, tags, description, field_names, field_values, query,
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
+    tokenize = "unicode61 remove_diacritics 0"
 );
 -- Its words and how many rules hold each, for suggestions of near words (a b-tree: prefix
 -- look-ups on fts5vocab walk every word's postings).
