@@ -19,11 +19,8 @@ PINS: dict[str, tuple[str, list[tuple[object, ...]]]] = {}
 
 
 @pytest.fixture(scope="module")
-def elastic_root(corpora: Path) -> Path:
-    root = corpora / "elastic"
-    if not (root / "rules").is_dir():
-        pytest.skip(f"Elastic corpus not found: {root}")
-    return root
+def elastic_root(elastic_corpus: Path) -> Path:
+    return elastic_corpus
 
 
 def read(root: Path, rel: str) -> RuleRecord:

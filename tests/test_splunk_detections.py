@@ -16,13 +16,12 @@ import pytest
 from rulecat.index.models import RuleRecord
 from rulecat.index.readers import splunk
 
+from conftest import require
+
 
 @pytest.fixture(scope="module")
 def splunk_root(corpora: Path) -> Path:
-    root = corpora / "splunk"
-    if not (root / "detections").is_dir():
-        pytest.skip(f"Splunk corpus not found: {root}")
-    return root
+    return require(corpora / "splunk" / "detections", "Splunk corpus").parent
 
 
 def read(root: Path, rel: str) -> RuleRecord:
