@@ -234,7 +234,27 @@ def parse_spl(search: str) -> ParsedQuery:
 def split_pipeline(text: str) -> list[str]:
     """Top-level `|`-separated stages; pipes in quotes or `[...]` stay inside their stage."""
     stages: list[str] = []
-    start, depth, quoted, i = 0, 0, False, 0
+    start, depth = 0, 0
+    for i, ch in _unquoted(text, 0, strict=True):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise QueryParseError(f"unbalanced ']' at offset {i}")
+        elif depth == 0 and ch == "|":
+            stages.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise QueryParseError("unclosed '[' (subsearch)")
+    stages.append(text[start:])
+    return stages
+
+
+def _unquoted(text: str, start: int, strict: bool = False) -> Iterator[tuple[int, str]]:
+    """(offset, character) of each character outside double quotes, backslash escapes
+    skipped; with `strict`, an unclosed quote at the end is a `QueryParseError`."""
+    i, quoted = start, False
     while i < len(text):
         ch = text[i]
         if ch == "\\":
@@ -242,22 +262,11 @@ def split_pipeline(text: str) -> list[str]:
             continue
         if ch == '"':
             quoted = not quoted
-        elif not quoted and ch == "[":
-            depth += 1
-        elif not quoted and ch == "]":
-            depth -= 1
-            if depth < 0:
-                raise QueryParseError(f"unbalanced ']' at offset {i}")
-        elif not quoted and depth == 0 and ch == "|":
-            stages.append(text[start:i])
-            start = i + 1
+        elif not quoted:
+            yield i, ch
         i += 1
-    if quoted:
+    if quoted and strict:
         raise QueryParseError("unclosed double quote")
-    if depth:
-        raise QueryParseError("unclosed '[' (subsearch)")
-    stages.append(text[start:])
-    return stages
 
 
 # --------------------------------------------------------------------------- search lexer
@@ -518,18 +527,7 @@ class _Pipeline:
 
 def _find_unquoted(text: str, char: str, start: int) -> int:
     """Offset of the next `char` outside double quotes, or -1."""
-    i, quoted = start, False
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            quoted = not quoted
-        elif ch == char and not quoted:
-            return i
-        i += 1
-    return -1
+    return next((i for i, ch in _unquoted(text, start) if ch == char), -1)
 
 
 # --------------------------------------------------------------------------- search stages
