@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+
+from rulecat.index.models import Predicate
+
+
+def predicate_rows(predicates: Iterable[Predicate]) -> list[str]:
+    """Predicates as short lines for assertions: `selection +|! field operator 'value' [cs]
+    [transforms]` (+ detect, ! exclude; cs when case-sensitive)."""
+    rows = []
+    for p in predicates:
+        sign = "+" if p.polarity == "detect" else "!"
+        text = f"{p.selection or '-'} {sign} {p.vendor_field} {p.operator} '{p.value}'"
+        text += " cs" if p.case_sensitive else ""
+        text += " [" + ",".join(p.transforms) + "]" if p.transforms else ""
+        rows.append(text)
+    return rows
 
 
 def require(path: Path, what: str) -> Path:

@@ -16,23 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulecat.index.models import Predicate
 from rulecat.index.parsers import ParsedQuery, QueryParseError
 from rulecat.index.parsers.eql import parse_eql
 
-
-def _row(p: Predicate) -> str:
-    polarity = "+" if p.polarity == "detect" else "!"
-    text = f"{p.selection or '-'} {polarity} {p.vendor_field} {p.operator} '{p.value}'"
-    if p.case_sensitive:
-        text += " cs"
-    if p.transforms:
-        text += " [" + ",".join(p.transforms) + "]"
-    return text
+from conftest import predicate_rows
 
 
 def _rows(parsed: ParsedQuery) -> list[str]:
-    return [_row(p) for p in parsed.predicates]
+    return predicate_rows(parsed.predicates)
 
 
 def _eql(query: str) -> list[str]:
