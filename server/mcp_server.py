@@ -87,7 +87,8 @@ def create_server(catalog_path: Path) -> MCPServer:
 
 
 def _drop_schema_titles(server: MCPServer) -> None:
-    """Remove pydantic's generated `title` keys from tool input schemas.
+    """Remove pydantic's generated `title` keys from tool input schemas, and fold the
+    descriptions' whitespace.
 
     They repeat each parameter's name and cost ~2 KB of `tools/list`, which a model reads on
     every session. The SDK has no public hook for this, hence its tool manager.
@@ -95,6 +96,8 @@ def _drop_schema_titles(server: MCPServer) -> None:
     manager = getattr(server, "_tool_manager", None)
     for tool in manager.list_tools() if manager is not None else []:
         tool.parameters = _without_titles(tool.parameters)
+        # A docstring's line breaks and indentation are bytes, not meaning.
+        tool.description = " ".join((tool.description or "").split())
 
 
 def _without_titles(schema: Any) -> Any:

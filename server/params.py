@@ -15,7 +15,7 @@ Sources = Annotated[list[str] | None, Field(description="Source names, e.g. ['si
 Vendors = Annotated[list[str] | None, Field(description="sigma, elastic and/or splunk.")]
 IncludeDeprecated = Annotated[bool, Field(description="Also count deprecated rules.")]
 Limit = Annotated[int, Field(description="Rows per page, 1-200.")]
-Offset = Annotated[int, Field(description="Rows to skip, from the answer's `next`.")]
+Offset = Annotated[int, Field(description="Rows to skip (see `next`).")]
 Subtechniques = Annotated[bool, Field(description="Count sub-techniques' rules in a parent.")]
 
 

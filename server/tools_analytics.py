@@ -79,8 +79,8 @@ def _register_coverage(server: MCPServer, context: ToolContext) -> None:
         sources: Sources = None, vendors: Vendors = None,
         include_deprecated: IncludeDeprecated = False, limit: Limit = 20, offset: Offset = 0,
     ) -> CoverageGaps:
-        """Per tactic, ATT&CK techniques with no rule, one rule, or covered (counts, %, per
-        source), and a page of the uncovered ones."""
+        """Per tactic: techniques with no rule, one rule, or covered (counts, %, per source),
+        and a page of the uncovered."""
         with context.catalog() as cat:
             return _gaps(cat, tactics, platforms, _filters(sources, vendors, include_deprecated),
                          True, show, limit, offset)
@@ -120,8 +120,8 @@ def _register_attack(server: MCPServer, context: ToolContext) -> None:
         sources: Sources = None, vendors: Vendors = None,
         include_deprecated: IncludeDeprecated = False,
     ) -> TechniqueTelemetry:
-        """Events ATT&CK's analytics recommend for a technique, marked covered by its rules
-        or not, beside the events its rules use."""
+        """Events ATT&CK's analytics recommend for a technique, each marked covered by its
+        rules or not, beside the events its rules use."""
         with context.catalog() as cat:
             return _telemetry(cat, technique_id, platforms,
                               _filters(sources, vendors, include_deprecated), True)

@@ -43,9 +43,8 @@ def register(server: MCPServer, context: ToolContext) -> None:
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> SearchResults:
-        """Full-text search of rules (title, tags, techniques, description, fields, values,
-        query), ranked; each hit says where it matched, with a snippet; near words are
-        suggested when nothing matches."""
+        """Full-text search of rules (titles, tags, fields, values, queries), ranked, each hit
+        with a snippet of where it matched; near words suggested when nothing matches."""
         with context.catalog() as cat:
             return cat.search_rules(
                 query, techniques, tactics, levels,
