@@ -37,6 +37,7 @@ from .search.answers import SearchResults
 from .search.searcher import SearchRequest, search_rules
 from .sources import Provenance, SourceProvenance
 from .store import open_catalog
+from .store.writer import LEVEL_RANK
 
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
 VIA_ORDER = ("exact", "subtechnique", "revoked", "renamed")
@@ -625,10 +626,9 @@ def _rule_sort_key(r: sqlite3.Row) -> tuple[Any, ...]:
     vendor_rank = VENDORS.index(r["vendor"]) if r["vendor"] in VENDORS else len(VENDORS)
     keys = r.keys()
     via_rank = VIA_ORDER.index(r["via"]) if "via" in keys and r["via"] in VIA_ORDER else 0
-    return (vendor_rank, r["source"], via_rank, _LEVELS.get(r["level"] or "", 5), r["title"])
+    return (vendor_rank, r["source"], via_rank, LEVEL_RANK.get(r["level"] or "", 5), r["title"])
 
 
-_LEVELS = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
 
 
 def _rule_row(r: sqlite3.Row) -> RuleRow:

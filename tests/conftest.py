@@ -5,10 +5,25 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rulecat.index.models import Predicate
+
+
+# Valid arguments for every tool's required parameters, by name (real corpora): tests that
+# call each listed tool take its required ones from here.
+SAMPLE_ARGS: dict[str, Any] = {
+    "technique_id": "T1559.001",
+    "field": "Image",
+    "rule_id": "sigma:3b4b232a-af90-427c-a22f-30b0c0837b95",
+    "query": "regsvr32",
+    "provider": "Sysmon",
+    "event_id": 1,
+    "a": "sigma",  # compare_sources
+    "b": "elastic",
+}
 
 
 def predicate_rows(predicates: Iterable[Predicate]) -> list[str]:

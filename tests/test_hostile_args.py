@@ -18,21 +18,12 @@ from mcp import Client
 
 from rulecat.server.mcp_server import create_server
 
+from conftest import SAMPLE_ARGS
+
 pytestmark = pytest.mark.anyio
 
 MAX_MS = 100.0
 MAX_MESSAGE_CHARS = 2_000  # room for a list of valid values
-# Arguments for a tool's required parameters, by name (valid on the real corpora).
-SAMPLE_ARGS: dict[str, Any] = {
-    "technique_id": "T1559.001",
-    "field": "Image",
-    "rule_id": "sigma:3b4b232a-af90-427c-a22f-30b0c0837b95",
-    "query": "regsvr32",
-    "provider": "Sysmon",
-    "event_id": 1,
-    "a": "sigma",  # compare_sources
-    "b": "elastic",
-}
 HOSTILE_TEXT: dict[str, str] = {
     "megabyte": "T1059" * 200_000,
     "nul_byte": "T1059.001\x00; DROP TABLE rules",

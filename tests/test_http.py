@@ -20,21 +20,12 @@ from typer.testing import CliRunner
 from rulecat.server import http_server
 from rulecat.server.cli import app
 
+from conftest import SAMPLE_ARGS
+
 pytestmark = pytest.mark.anyio
 
 TOKEN = "test-token-7f3a"
 BENCH_LOAD = Path(__file__).resolve().parents[1] / "bench" / "load.py"
-# Arguments for a tool's required parameters, by parameter name (the real corpora).
-SAMPLE_ARGS: dict[str, Any] = {
-    "technique_id": "T1559.001",
-    "field": "Image",
-    "rule_id": "sigma:3b4b232a-af90-427c-a22f-30b0c0837b95",
-    "query": "regsvr32",
-    "provider": "Sysmon",
-    "event_id": 1,
-    "a": "sigma",  # compare_sources
-    "b": "elastic",
-}
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 JSON_HEADERS = {"content-type": "application/json",
                 "accept": "application/json, text/event-stream"}
