@@ -19,6 +19,7 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import TypeAdapter
 
 from rulecat.index.api import Catalog
 from rulecat.index.errors import RulecatError
@@ -82,31 +83,71 @@ def create_server(catalog_path: Path) -> MCPServer:
     # Each feature registers its own tools; add new modules to this tuple.
     for module in (tools_core, resources, tools_analytics, tools_search, tools_sources):
         module.register(server, context)
-    _drop_schema_titles(server)
+    _compact_listing(server)
     return server
 
 
-def _drop_schema_titles(server: MCPServer) -> None:
-    """Remove pydantic's generated `title` keys from tool input schemas, and fold the
-    descriptions' whitespace.
+def _compact_listing(server: MCPServer) -> None:
+    """Keep `tools/list` small: every client reads it whole, and a model reads most of it.
 
-    They repeat each parameter's name and cost ~2 KB of `tools/list`, which a model reads on
-    every session. The SDK has no public hook for this, hence its tool manager.
+    - input schemas lose pydantic's generated `title` keys, and an optional parameter is
+      published as its type (`{"type": "string"}`), not `anyOf [string, null]` with a null
+      default: leaving it out means "no filter", and the SDK still validates arguments
+      with the signature's own model, which accepts null;
+    - a description's line breaks and indentation are bytes, not meaning;
+    - the published output schema is `{"type": "object"}`: it tells a client the answer
+      comes as structured content, and costs 17 bytes instead of the ~4 KB per tool of
+      the full schema (all 14 full schemas are ~54 KB, four times the 12 KB budget of
+      the whole listing). The full JSON Schema of each answer, every field described,
+      is the resource `rulecat://schema/{tool}`; the SDK still validates each answer
+      against the tool's pydantic model before sending it.
+
+    The SDK has no public hook for this, hence its tool manager; `fn_metadata` fields are
+    read live, so the compact output schema is what clients see.
     """
     manager = getattr(server, "_tool_manager", None)
     for tool in manager.list_tools() if manager is not None else []:
-        tool.parameters = _without_titles(tool.parameters)
-        # A docstring's line breaks and indentation are bytes, not meaning.
+        tool.parameters = _compact_input(tool.parameters)
         tool.description = " ".join((tool.description or "").split())
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_output(tool.fn_metadata.output_schema)
 
 
-def _without_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _without_titles(v) for k, v in schema.items()
-                if not (k == "title" and isinstance(v, str))}
+def full_output_schemas(server: MCPServer) -> dict[str, dict[str, Any]]:
+    """Each tool's whole answer schema, as pydantic writes it (for `rulecat://schema/...`)."""
+    manager = getattr(server, "_tool_manager", None)
+    schemas: dict[str, dict[str, Any]] = {}
+    for tool in manager.list_tools() if manager is not None else []:
+        model = tool.fn_metadata.output_model
+        if model is not None:
+            schemas[tool.name] = TypeAdapter(model).json_schema()
+    return schemas
+
+
+def compact_output(schema: dict[str, Any]) -> dict[str, Any]:
+    """What `tools/list` publishes of an answer's schema: that it is a JSON object."""
+    return {"type": "object"} if schema.get("type") == "object" else schema
+
+
+def _compact_input(schema: Any) -> Any:
     if isinstance(schema, list):
-        return [_without_titles(v) for v in schema]
-    return schema
+        return [_compact_input(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = _not_null(schema)
+    return {k: _compact_input(v) for k, v in schema.items()
+            if not (k == "title" and isinstance(v, str))}
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`{"anyOf": [X, {"type": "null"}], "default": null, ...}` -> `{...X, ...}`."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or {"type": "null"} not in options or len(options) != 2:
+        return schema
+    (kept,) = [o for o in options if o != {"type": "null"}]
+    rest = {k: v for k, v in schema.items()
+            if k != "anyOf" and not (k == "default" and v is None)}
+    return {**kept, **rest}
 
 
 def _version() -> str:

@@ -8,7 +8,9 @@ Resources (JSON, read-only, one catalog read each):
   the top `TECHNIQUE_INDICATORS` indicators, default filters;
 - `rulecat://event/{provider}/{event_id}`: the rules and techniques relying on one event
   (the analytics' `get_event_coverage`), e.g. `rulecat://event/Sysmon/10`. A provider with
-  a space is percent-encoded (`Elastic%20Defend`).
+  a space is percent-encoded (`Elastic%20Defend`);
+- `rulecat://schema/{tool}`: the full JSON Schema of a tool's answer (`tools/list` keeps
+  only `{"type": "object"}` of it; see `mcp_server._compact_listing`).
 
 Prompts tell the model which tools to call, in which order, and what to look at. Each
 prompt checks its argument against the catalog first (an unknown technique is an error
@@ -18,8 +20,8 @@ actually lists, so a prompt never sends the model to a tool that is not there.
 Completions: one handler for the server (the SDK allows one), dispatching on the argument
 name: technique IDs (by ID prefix, else by name), rule ids (by id prefix, else by title),
 field names (canonical and vendor spellings, most used first), event providers (most rules
-first), a provider's event ids, tactics and vendors. The name lists are read once per server
-(the catalog never changes once built).
+first), a provider's event ids, tactics, vendors and tool names. The name lists are read
+once per build (a rebuild swapped in is read again).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from pydantic import Field
 from rulecat.index.api import Catalog
 from rulecat.index.models import VENDORS
 
-from .mcp_server import ToolContext
+from .mcp_server import ToolContext, full_output_schemas
 
 TECHNIQUE_RULES = 50
 TECHNIQUE_INDICATORS = 10
@@ -62,7 +64,11 @@ def register(server: MCPServer, context: ToolContext) -> None:
         context: CompletionContext | None,
     ) -> Completion | None:
         known = context.arguments if context and context.arguments else {}
-        return names.complete(_argument_kind(ref, argument.name), argument.value, known)
+        kind = _argument_kind(ref, argument.name)
+        if kind == "tool":  # no catalog needed: the server's own tool names
+            return _matches([(t.name, t.description or "") for t in await server.list_tools()],
+                            argument.value)
+        return names.complete(kind, argument.value, known)
 
 
 # -- resources ---------------------------------------------------------------------------
@@ -117,6 +123,17 @@ def _register_resources(server: MCPServer, context: ToolContext) -> None:
         with _reading(context, uri) as cat:
             answer = get_event_coverage(cat, provider, int(event_id), limit=EVENT_RULES)
         return answer.model_dump_json(indent=1)
+
+    @server.resource("rulecat://schema/{tool}", mime_type=JSON, title="Answer schema")
+    def schema(tool: str) -> str:
+        """The full JSON Schema of one tool's answer, every field described (`tools/list`
+        publishes only `{"type": "object"}` to stay small), e.g.
+        `rulecat://schema/top_indicators`."""
+        schemas = full_output_schemas(server)
+        if tool not in schemas:
+            raise ResourceNotFoundError(
+                f"rulecat://schema/{tool}: no such tool; try one of {', '.join(sorted(schemas))}.")
+        return json.dumps(schemas[tool], indent=1)
 
 
 # -- prompts -----------------------------------------------------------------------------
@@ -331,6 +348,8 @@ def _field_compare(field: str, value: str, tools: set[str]) -> str:
 
 def _argument_kind(ref: PromptReference | ResourceTemplateReference, name: str) -> str:
     """What an argument names: technique, rule, field, provider, event_id, tactic, vendor."""
+    if isinstance(ref, ResourceTemplateReference) and name == "tool":
+        return "tool"
     if isinstance(ref, ResourceTemplateReference) and name == "id":
         return "rule" if ref.uri.startswith("rulecat://rule/") else "technique"
     return {"technique_id": "technique", "rule_id": "rule", "field": "field",

@@ -60,11 +60,11 @@ def register(server: MCPServer, context: ToolContext) -> None:
         value: Annotated[str | None, Field(
             description="Value substring, any case, e.g. 'regsvr32'.")] = None,
         operator: Annotated[str | None, Field(description=(
-            "eq, wildcard, regex_match, match, cidr, gt, gte, lt, lte, exists, fieldref."
+            "eq|wildcard|regex_match|match|cidr|gt|gte|lt|lte|exists|fieldref"
         ))] = None,
         technique: Annotated[str | None, Field(description="Only rules for this technique.")] = None,
         polarity: Annotated[str | None, Field(
-            description="detect or exclude; default both.")] = None,
+            description="detect|exclude; default both.")] = None,
         exact: Annotated[bool, Field(description="Match the value exactly.")] = False,
         sources: Sources = None,
         vendors: Vendors = None,

@@ -18,14 +18,14 @@ from .mcp_server import ToolContext
 from .params import READ_ONLY, IncludeDeprecated, Limit, Offset, Sources, Vendors
 
 Query = Annotated[str, Field(description=(
-    "Words or identifiers as typed, e.g. 'dcom lateral movement', 'regsvr32.exe', "
-    "'T1059.001'. All terms must match; \"quotes\" make a phrase; no operators."))]
+    "Words as typed, e.g. 'dcom lateral', 'regsvr32.exe'. All must match; \"quotes\" "
+    "make a phrase; no operators."))]
 Techniques = Annotated[list[str] | None, Field(
-    description="Only rules covering these, e.g. ['T1021.003'].")]
+    description="Technique IDs, e.g. ['T1021.003'].")]
 Tactics = Annotated[list[str] | None, Field(
-    description="Only these tactics, e.g. ['lateral-movement'] or ['TA0008'].")]
+    description="e.g. ['lateral-movement'], ['TA0008'].")]
 Levels = Annotated[list[str] | None, Field(
-    description="critical, high, medium, low, informational.")]
+    description="critical|high|medium|low|informational")]
 
 
 def register(server: MCPServer, context: ToolContext) -> None:
@@ -43,8 +43,8 @@ def register(server: MCPServer, context: ToolContext) -> None:
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> SearchResults:
-        """Full-text search of rules (titles, tags, fields, values, queries), ranked, each hit
-        with a snippet of where it matched; near words suggested when nothing matches."""
+        """Ranked full-text search of rules (titles, tags, fields, values, queries) with
+        snippets; near words suggested when nothing matches."""
         with context.catalog() as cat:
             return cat.search_rules(
                 query, techniques, tactics, levels,

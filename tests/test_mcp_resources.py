@@ -41,7 +41,8 @@ async def test_resource_templates_are_listed_with_the_catalog_resource(catalog_p
         templates = (await client.list_resource_templates()).resource_templates
         resources = (await client.list_resources()).resources
     assert {t.uri_template for t in templates} == {
-        "rulecat://rule/{id}", "rulecat://technique/{id}", "rulecat://event/{provider}/{event_id}"}
+        "rulecat://rule/{id}", "rulecat://technique/{id}", "rulecat://event/{provider}/{event_id}",
+        "rulecat://schema/{tool}"}
     assert all(t.description and t.mime_type == "application/json" for t in templates)
     assert [str(r.uri) for r in resources] == ["rulecat://catalog"]
 
@@ -216,8 +217,32 @@ def tools_list_bytes(tools: list) -> tuple[int, int]:  # type: ignore[type-arg]
     return size(full), size(read)
 
 
-async def test_tools_list_a_model_reads_stays_under_12_kb(tmp_path: Path) -> None:
+async def test_tools_list_stays_under_12_kb_in_total(tmp_path: Path) -> None:
     async with Client(create_server(tmp_path / "none.sqlite")) as client:
         tools = (await client.list_tools()).tools
-    _, read = tools_list_bytes(tools)
-    assert read < TOOLS_LIST_LIMIT, f"tools/list is {read} bytes for the model; keep it terse"
+    whole, read = tools_list_bytes(tools)
+    assert whole < TOOLS_LIST_LIMIT, f"tools/list is {whole} bytes; keep it terse"
+    assert read < whole
+    assert all(t.output_schema == {"type": "object"} for t in tools)
+    # Optional parameters are published as their type, not anyOf [type, null].
+    assert "anyOf" not in json.dumps([t.input_schema for t in tools])
+
+
+async def test_each_answer_schema_is_a_resource_the_answers_validate_against(
+    catalog_path: Path,
+) -> None:
+    from jsonschema import validate
+
+    async with Client(create_server(catalog_path), raise_exceptions=True) as client:
+        schema = _json(await client.read_resource("rulecat://schema/top_indicators"))
+        answer = await client.call_tool("top_indicators", {"technique_id": "T1559.001"})
+        tools = {t.name for t in (await client.list_tools()).tools}
+        done = await client.complete(ref=ResourceTemplateReference(uri="rulecat://schema/{tool}"),
+                                     argument={"name": "tool", "value": "get_"})
+        with pytest.raises(MCPError, match="no such tool; try one of catalog_info"):
+            await client.read_resource("rulecat://schema/coverage")
+    assert schema["properties"]["indicators"]["description"]
+    assert "reach" in json.dumps(schema)
+    validate(answer.structured_content, schema)
+    assert set(done.completion.values) == {t for t in tools if t.startswith("get_")} == {
+        "get_technique_coverage", "get_rule", "get_event_coverage"}
