@@ -245,6 +245,34 @@ def test_log_sources_become_events_or_stay_named_data_sources():
     assert provider_for("auditd:SYSCALL", events) is None
 
 
+def test_an_id_the_named_log_lacks_is_the_windows_provider_that_defines_it():
+    from rulecat.index.analytics.log_sources import recommended_events
+    from rulecat.index.attack.stix import LogSourceRef
+
+    events = EventCatalog.load()
+
+    def named(name: str, channel: str) -> list[tuple[str, int]]:
+        return recommended_events(LogSourceRef(data_component="DC0", name=name,
+                                               channel=channel), events)
+
+    # v18.1's wording: the classic log's engine events, a PowerShell id under Security.
+    assert named("WinEventLog:PowerShell", "EventCode=400, 403") == [
+        ("Windows PowerShell", 400), ("Windows PowerShell", 403)]
+    assert named("WinEventLog:Security", "EventCode=4103, 4663") == [
+        ("PowerShell", 4103), ("Security", 4663)]
+    # No provider defines it: kept as MITRE states it.
+    assert named("WinEventLog:Security", "EventCode=4739") == [("Security", 4739)]
+
+
+def test_t1059_001_powershell_engine_events_are_the_windows_powershell_log(catalog):
+    answer = technique_telemetry(catalog, "T1059.001")
+    got = {(e.provider, e.event_id): e for e in answer.recommended_events}
+    assert ("PowerShell", 400) not in got
+    # Nine rules for T1059.001 read the classic log's event 400 (checked in the catalog).
+    assert got[("Windows PowerShell", 400)].rules == 9 and got[("Windows PowerShell", 400)].covered
+    assert not got[("Windows PowerShell", 403)].covered
+
+
 def test_attack_detection_model_loads_from_the_bundle(corpora):
     from rulecat.index.attack.stix import load_attack
 

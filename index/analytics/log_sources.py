@@ -13,9 +13,12 @@ An analytic names log sources as `(name, channel)`: `WinEventLog:Sysmon` / `Even
   (`Microsoft-Windows-Windows Firewall With Advanced Security/Firewall`).
   `EventCode=4778, EventCode=4779` and `EventCode=5005 (WLAN), EventCode=302 (Bluetooth)`
   give every id.
-* An id is kept as MITRE states it even when the event catalog has no title for it
-  (v18.1 names `WinEventLog:Security` `EventCode=4103`, a PowerShell id): comparing with
-  rules is by `(provider, event_id)`, and the answer says the title is unknown.
+* An id the named provider does not define, but exactly one other Windows channel provider
+  does, is that provider's: v18.1 names `WinEventLog:PowerShell` `EventCode=400, 403`, the
+  engine events of the classic `Windows PowerShell` log (rules read them there), and
+  `WinEventLog:Security` `EventCode=4103`, a PowerShell module-logging event. Any other id
+  is kept as MITRE states it even when the event catalog has no title for it: comparing
+  with rules is by `(provider, event_id)`, and the answer says the title is unknown.
 * Everything else stays a named data source, `(name, channel)`: other systems
   (`auditd:SYSCALL`, `macos:unifiedlog`, `AWS:CloudTrail`), free-text channels, ETW
   providers, and `linux:Sysmon` (Sysmon for Linux is not the Windows Sysmon provider, as
@@ -76,7 +79,15 @@ def provider_for(name: str, events: EventCatalog) -> str | None:
 def recommended_events(ref: LogSourceRef, events: EventCatalog) -> list[tuple[str, int]]:
     """`(provider, event_id)` pairs a log-source reference names; [] for a data source."""
     provider = provider_for(ref.name, events)
-    return [(provider, i) for i in event_ids(ref.channel)] if provider else []
+    return [(_owner(provider, i, events), i) for i in event_ids(ref.channel)] if provider else []
+
+
+def _owner(provider: str, event_id: int, events: EventCatalog) -> str:
+    """`provider` when it defines `event_id`, else the one Windows provider that does."""
+    if (provider, event_id) in events:
+        return provider
+    owners = [p for p in events.channel_providers() if (p, event_id) in events]
+    return owners[0] if len(owners) == 1 else provider
 
 
 def telemetry_rows(attack: Attack, events: EventCatalog) -> Iterator[TelemetryRow]:

@@ -139,6 +139,10 @@ class EventCatalog:
     def providers(self) -> list[str]:
         return sorted({provider for provider, _ in self._titles})
 
+    def channel_providers(self) -> list[str]:
+        """Providers read from Windows event log channels (Security, Sysmon, ...), sorted."""
+        return sorted(set(self._by_channel.values()))
+
     def events(self, provider: str | None = None) -> list[tuple[str, int, str]]:
         """(provider, id, title) rows, sorted; all providers unless one is named."""
         return sorted(
