@@ -65,14 +65,23 @@ def _emit(answer, as_json: bool, show) -> None:  # type: ignore[no-untyped-def]
         show(answer)
 
 
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", envvar="RULECAT_CONFIG", show_default=False,
+    help="Sources config TOML (default: sources.toml in the user config directory; "
+    "`rulecat sources --init` writes one).")]
+
+
 @app.command()
 def build(
     corpora: Annotated[Optional[Path], typer.Option(
-        help="A folder laid out like shared/corpora (sigma/, elastic/, splunk/, attack/).")] = None,
+        help="A folder laid out like shared/corpora (sigma/, elastic/, splunk/, attack/): "
+        "replaces the configured sources for this build.")] = None,
     source: Annotated[Optional[list[str]], typer.Option(
-        help="Add one source as NAME=VENDOR:PATH (repeatable), e.g. acme=sigma:./rules.")] = None,
+        help="Add one source as NAME=VENDOR:PATH (repeatable), e.g. acme=sigma:./rules; "
+        "replaces a configured (or --corpora) source of the same name.")] = None,
     attack: Annotated[Optional[Path], typer.Option(
-        help="ATT&CK Enterprise STIX bundle (default: <corpora>/attack/enterprise-attack.json).",
+        help="ATT&CK Enterprise STIX bundle (default: <corpora>/attack/enterprise-attack.json, "
+        "else the configured one, synced by `rulecat sync`).",
     )] = None,
     attack_map: Annotated[Optional[Path], typer.Option(
         help="ATT&CK version map YAML (old ID -> new ID), e.g. Elastic's attack_v18_to_v19.yaml.",
@@ -80,15 +89,21 @@ def build(
     text_engine: Annotated[str, typer.Option(
         "--text-engine", help="Full-text engine: fts5 (in the catalog) or whoosh (also writes "
         "a Whoosh index beside it; needs the whoosh extra).")] = "fts5",
+    config: ConfigOpt = None,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Build the catalog from rule sources and ATT&CK data."""
+    """Build the catalog from rule sources and ATT&CK data.
+
+    Without --corpora the sources come from the sources config (`rulecat sources`): local
+    folders are read in place, remote ones from what `rulecat sync` downloaded; a remote
+    source never synced is left out with a note.
+    """
     _logging(verbose)
     from rulecat.index.build import build_catalog
 
-    inputs = render.build_inputs(corpora, source or [], attack, attack_map)
+    inputs = render.build_inputs(corpora, source or [], attack, attack_map, config)
     inputs.text_engine = text_engine
     target = _catalog_path(catalog)
     with render.build_progress() as progress:
@@ -200,7 +215,7 @@ def _logging(verbose: int) -> None:
 
 # Features add their commands from their own modules, each with `register(app)`.
 FEATURE_COMMANDS: tuple[str, ...] = ("commands_report", "commands_analytics", "commands_search",
-                                     "commands_sources")
+                                     "commands_sources", "commands_sync")
 
 
 def main() -> None:

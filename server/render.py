@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -16,6 +17,9 @@ from rulecat.index.answers import (
 )
 from rulecat.index.errors import InvalidArgument
 from rulecat.index.models import VENDORS
+
+if TYPE_CHECKING:  # imported lazily at run time: a build's modules are heavy
+    from rulecat.index.build import BuildInputs, SourceSpec
 
 # On a pipe rich would assume 80 columns; answers read better a little wider.
 console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
@@ -30,28 +34,61 @@ def Table(*columns: str, **kwargs: object) -> _RichTable:  # noqa: N802 - reads 
 
 
 def build_inputs(corpora: Path | None, sources: list[str], attack: Path | None,
-                 attack_map: Path | None):  # -> BuildInputs
-    """The build's inputs from `--corpora`, `--source NAME=VENDOR:PATH`, `--attack`."""
-    from rulecat.index.build import BuildInputs, SourceSpec, inputs_from_corpora
+                 attack_map: Path | None, config: Path | None = None) -> BuildInputs:
+    """The build's inputs: `--corpora` or the configured sources, plus `--source`, `--attack`.
 
-    if corpora is None and attack is None:
-        raise InvalidArgument("Pass --corpora DIR (e.g. ../shared/corpora), or --attack FILE "
-                              "with one or more --source NAME=VENDOR:PATH.")
-    inputs = inputs_from_corpora(corpora) if corpora else BuildInputs(sources=[], attack=attack)
-    for text in sources:
-        name, _, rest = text.partition("=")
-        vendor, _, path = rest.partition(":")
-        if not (name and vendor in VENDORS and path):
-            raise InvalidArgument(f"--source {text!r}: expected NAME=VENDOR:PATH with VENDOR one "
-                                  f"of {', '.join(VENDORS)}, e.g. acme=sigma:./my-rules.")
-        inputs.sources = [s for s in inputs.sources if s.name != name]
-        inputs.sources.append(SourceSpec(name=name, vendor=vendor, root=Path(path)))
-    if attack:
-        inputs.attack = attack
+    `--corpora DIR` replaces the configured sources for this build (the config is not read);
+    without it the sources config's enabled sources are read (local folders in place,
+    remote ones from the sync cache). `--source NAME=VENDOR:PATH` adds a source, or
+    replaces the one of the same name. The ATT&CK bundle is `--attack`, else the corpora's,
+    else the configured (synced) one.
+    """
+    from rulecat.index.build import inputs_from_corpora
+
+    added = [_source_spec(text) for text in sources]
+    if corpora is None:
+        inputs = _configured(config, added, attack)
+    else:
+        inputs = inputs_from_corpora(corpora)
+        for spec in added:
+            inputs.sources = [s for s in inputs.sources if s.name != spec.name] + [spec]
+        inputs.attack = attack or inputs.attack
     if attack_map:
         inputs.version_map = attack_map
     _check_paths(inputs)
     return inputs
+
+
+def _source_spec(text: str) -> SourceSpec:
+    """One `--source NAME=VENDOR:PATH`."""
+    from rulecat.index.build import SourceSpec
+
+    name, _, rest = text.partition("=")
+    vendor, _, path = rest.partition(":")
+    if not (name and vendor in VENDORS and path):
+        raise InvalidArgument(f"--source {text!r}: expected NAME=VENDOR:PATH with VENDOR one "
+                              f"of {', '.join(VENDORS)}, e.g. acme=sigma:./my-rules.")
+    return SourceSpec(name=name, vendor=vendor, root=Path(path))
+
+
+def _configured(
+    config_file: Path | None, added: list[SourceSpec], attack: Path | None
+) -> BuildInputs:
+    """Inputs from the sources config (`rulecat sources`), its notes printed on stderr."""
+    from rulecat.index.sync.config import cache_dir, config_path, load_config
+    from rulecat.index.sync.inputs import build_inputs_from_config
+
+    config = load_config(config_path(config_file))
+    inputs, notes = build_inputs_from_config(config, cache_dir(), added, attack)
+    show_notes_on_stderr(notes)
+    return inputs
+
+
+def show_notes_on_stderr(notes: list[str]) -> None:
+    """Notes about the build's inputs, on stderr (never wrapped: they hold URLs)."""
+    err = Console(stderr=True, soft_wrap=True)
+    for note in notes:
+        err.print(f"[yellow]note[/] {note}", highlight=False)
 
 
 def _check_paths(inputs) -> None:  # type: ignore[no-untyped-def]

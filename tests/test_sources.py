@@ -169,3 +169,75 @@ def test_git_head_follows_a_gitdir_file_and_ignores_junk(tmp_path: Path) -> None
     assert git_head(tmp_path / "wt") == (SHA, None)
     (real / "HEAD").write_text("not a sha")
     assert git_head(tmp_path / "wt") == (None, None)
+
+
+# ------------------------------------------------------- synced sources and rule links
+
+OTHER = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def _synced(tmp_path: Path, location: str, commit: str | None, **extra: object) -> Path:
+    """A cache folder as `rulecat sync` leaves it: `tree/` and the marker beside it."""
+    from rulecat.index.sources import SYNC_MARKER, SyncMarker
+
+    folder = tmp_path / "cache" / "sources" / "sigma"
+    (folder / "tree" / "rules").mkdir(parents=True, exist_ok=True)
+    marker = SyncMarker(name="sigma", vendor="sigma", location=location, root="tree",
+                        sha256="a" * 64, bytes=10, fetched_at="2026-08-06T10:00:00+00:00",
+                        commit=commit, archive_date="2026-08-05T08:52:16+00:00", files=1,
+                        **extra)  # type: ignore[arg-type]
+    (folder / SYNC_MARKER).write_text(marker.model_dump_json())
+    return folder / "tree"
+
+
+def test_rule_links_use_the_commit_of_a_checkout_rooted_at_the_source(tmp_path: Path) -> None:
+    from rulecat.index.sources import rule_url
+
+    checkout = tmp_path / "sigma"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / ".git" / "HEAD").write_text(SHA)
+    assert rule_url("sigma", "sigma", checkout, "rules/a b.yml") == (
+        f"https://github.com/SigmaHQ/sigma/blob/{SHA}/rules/a%20b.yml")
+    # A folder inside some other repository: that commit says nothing about SigmaHQ.
+    (checkout / "sub").mkdir()
+    assert rule_url("sigma", "sigma", checkout / "sub", "rules/a.yml") == (
+        "https://github.com/SigmaHQ/sigma/blob/master/rules/a.yml")
+    assert rule_url("elastic", "elastic", tmp_path, "rules/x.toml") == (
+        "https://github.com/elastic/detection-rules/blob/main/rules/x.toml")
+    assert rule_url("sigma", "acme", checkout, "rules/a.yml") is None  # a user's own source
+    assert rule_url("elastic", "sigma", checkout, "rules/a.toml") is None  # not SigmaHQ's format
+
+
+def test_rule_links_follow_the_sync_marker_and_notice_a_new_sync(tmp_path: Path) -> None:
+    import os
+
+    from rulecat.index.sources import SYNC_MARKER, rule_url
+
+    root = _synced(tmp_path, "http://127.0.0.1:9/sigma.tar.gz", SHA)
+    assert rule_url("sigma", "sigma", root, "rules/a.yml") == (
+        f"https://github.com/SigmaHQ/sigma/blob/{SHA}/rules/a.yml")
+    _synced(tmp_path, "https://github.com/me/sigma-fork/archive/refs/heads/dev.tar.gz", OTHER)
+    marker = root.parent / SYNC_MARKER
+    os.utime(marker, ns=(marker.stat().st_atime_ns, marker.stat().st_mtime_ns + 10**9))
+    assert rule_url("sigma", "sigma", root, "rules/a.yml") == (
+        f"https://github.com/me/sigma-fork/blob/{OTHER}/rules/a.yml")
+    # An archive without a commit links at its branch; any name synced from GitHub has links.
+    _synced(tmp_path, "https://github.com/me/sigma-fork/archive/refs/heads/dev.tar.gz", None)
+    os.utime(marker, ns=(marker.stat().st_atime_ns, marker.stat().st_mtime_ns + 10**9))
+    assert rule_url("sigma", "acme", root, "rules/a.yml") == (
+        "https://github.com/me/sigma-fork/blob/dev/rules/a.yml")
+
+
+def test_provenance_of_a_synced_source_says_where_and_when_it_came_from(tmp_path: Path) -> None:
+    from rulecat.index.sources import source_provenance
+
+    url = "https://github.com/SigmaHQ/sigma/archive/refs/heads/master.tar.gz"
+    root = _synced(tmp_path, url, SHA, branch="master")
+    prov = source_provenance("sigma", "sigma", root, 3, 4)
+    assert (prov.commit, prov.branch, prov.upstream, prov.location) == (
+        SHA, "master", "https://github.com/SigmaHQ/sigma", url)
+    assert (prov.sha256, prov.archive_date, prov.fetched_at, prov.files, prov.rules) == (
+        "a" * 64, "2026-08-05T08:52:16+00:00", "2026-08-06T10:00:00+00:00", 3, 4)
+    # The marker describes `tree/` only: a folder beside it is not that synced source.
+    (root.parent / "other").mkdir()
+    assert source_provenance("sigma", "sigma", root.parent / "other", 0, 0).location is None

@@ -44,12 +44,12 @@ from ..models import Predicate, Rejection, RuleRecord
 from ..normalize.events import EventCatalog
 from ..parsers import ParsedQuery, QueryParseError
 from ..parsers.values import exists_predicate, unescape, value_predicate
+from ..sources import rule_url
 from .limits import MAX_NESTING, MAX_QUERY_CHARS, nesting_depth_over, read_rule_text
 
 RULE_FOLDERS: tuple[str, ...] = ("rules", "rules_building_block")
 RULE_SUFFIX = ".toml"
 DEPRECATED_FOLDER = "_deprecated"
-ELASTIC_URL = "https://github.com/elastic/detection-rules/blob/main/"
 FILTER_SELECTION = "filters"
 
 # language -> (module of rulecat.index.parsers, function, name for messages)
@@ -103,7 +103,7 @@ def read_elastic_file(
     try:
         text = _read_text(root, path)
         data = _load_toml(text)
-        record = _record(source, rel, text, data)
+        record = _record(source, root, rel, text, data)
     except _Invalid as exc:
         return [], [Rejection(source=source, path=rel, line=exc.line, reason=exc.reason)]
     return [record], []
@@ -149,11 +149,11 @@ def _load_toml(text: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the record
 
 
-def _record(source: str, rel: str, text: str, data: dict[str, Any]) -> RuleRecord:
+def _record(source: str, root: Path, rel: str, text: str, data: dict[str, Any]) -> RuleRecord:
     meta: dict[str, Any] = data.get("metadata") or {}
     rule: dict[str, Any] = data["rule"]
     try:
-        record = _metadata(source, rel, text, meta, rule)
+        record = _metadata(source, root, rel, text, meta, rule)
         record.techniques, record.tactics, record.malformed_tags = _threat(rule.get("threat"))
         record.extra = _extra(meta, rule)
         _read_logic(record, rule)
@@ -166,7 +166,7 @@ def _record(source: str, rel: str, text: str, data: dict[str, Any]) -> RuleRecor
 
 
 def _metadata(
-    source: str, rel: str, text: str, meta: dict[str, Any], rule: dict[str, Any]
+    source: str, root: Path, rel: str, text: str, meta: dict[str, Any], rule: dict[str, Any]
 ) -> RuleRecord:
     maturity = _text(meta.get("maturity"))
     tags = _strings(rule.get("tags"))
@@ -191,7 +191,7 @@ def _metadata(
         language=_text(rule.get("language")),
         rule_type=rule["type"].strip(),
         path=rel,
-        url=ELASTIC_URL + rel if source == "elastic" else None,
+        url=rule_url("elastic", source, root, rel),
         raw=text,
         indices=_strings(rule.get("index")),
     )

@@ -32,6 +32,7 @@ from sigma.rule.base import SigmaRuleBase
 from ..models import LogSource, Rejection, RuleRecord
 from ..parsers.sigma_detection import extract_predicates
 from ..errors import RuleFileError
+from ..sources import rule_url
 from .limits import MAX_CONDITION_CHARS, read_rule_text
 from .yamlsafe import (
     DuplicateKeyError, YamlDocument, YamlLimitError, error_line, load_yaml_document_list,
@@ -47,7 +48,6 @@ SIGMA_RULE_FOLDERS: tuple[str, ...] = (
 )
 RULE_FOLDER_PREFIX = "rules"
 RULE_SUFFIXES = (".yml", ".yaml")
-SIGMAHQ_URL = "https://github.com/SigmaHQ/sigma/blob/master/"
 
 _TECHNIQUE = re.compile(r"t\d{4}(?:\.\d{3})?", re.IGNORECASE)
 _TECHNIQUE_LIKE = re.compile(r"t\d", re.IGNORECASE)  # shaped like a technique ID
@@ -158,7 +158,7 @@ def read_sigma_file(
         if "detection" not in body and "correlation" not in body:
             reject(f"{label}no `detection` section: not a Sigma rule", doc.line)
             continue
-        record, references, error = _record(source, rel, n, body, raw)
+        record, references, error = _record(source, root, rel, n, body, raw)
         if error is not None or record is None:
             reject(f"{label}{error}", doc.line)
             continue
@@ -185,7 +185,7 @@ read_file = read_sigma_file
 
 
 def _record(
-    source: str, rel: str, n: int, body: dict[str, Any], raw: str
+    source: str, root: Path, rel: str, n: int, body: dict[str, Any], raw: str
 ) -> tuple[RuleRecord | None, list[str] | None, str | None]:
     """(record, correlation references or None, error) for one Sigma document."""
     is_correlation = "correlation" in body
@@ -199,13 +199,13 @@ def _record(
     if parsed.errors:
         return None, None, "pySigma: " + "; ".join(_message(e) for e in parsed.errors)
     try:
-        return _build(source, rel, n, parsed, raw)
+        return _build(source, root, rel, n, parsed, raw)
     except Exception as exc:  # metadata pySigma let through but the record refuses
         return None, None, f"unreadable rule metadata: {_message(exc)}"
 
 
 def _build(
-    source: str, rel: str, n: int, parsed: SigmaRuleBase, raw: str
+    source: str, root: Path, rel: str, n: int, parsed: SigmaRuleBase, raw: str
 ) -> tuple[RuleRecord, list[str] | None, None]:
     """The record for a rule pySigma accepted (and a correlation's references)."""
     is_correlation = isinstance(parsed, SigmaCorrelationRule)
@@ -235,7 +235,7 @@ def _build(
         language="sigma",
         rule_type="correlation" if is_correlation else "detection",
         path=rel,
-        url=SIGMAHQ_URL + rel if source == "sigma" else None,
+        url=rule_url("sigma", source, root, rel),
         raw=raw,
     )
     if isinstance(parsed, SigmaCorrelationRule):

@@ -55,6 +55,7 @@ from ..normalize.events import EventCatalog, detected_event_ids
 from ..parsers import QueryParseError
 from ..parsers.spl import parse_spl
 from ..parsers.spl_macros import MacroLibrary
+from ..sources import rule_url
 from .limits import MAX_QUERY_CHARS, read_rule_text
 from .yamlsafe import DuplicateKeyError, YamlLimitError, error_line, load_yaml_document_list
 
@@ -62,7 +63,6 @@ DETECTIONS = "detections"
 DEPRECATED = "detections/deprecated/"
 SUPPORT_FOLDERS = ("macros", "data_sources", "stories", "lookups")
 RULE_SUFFIXES = (".yml", ".yaml")
-SECURITY_CONTENT_URL = "https://github.com/splunk/security_content/blob/develop/"
 STORY_EXCERPT = 300
 ALL_EVENTS = "all events"
 OTHER_PROVIDER = "Splunk data source"
@@ -274,7 +274,7 @@ def read_splunk_file(
         return [], [Rejection(source=source, path=rel, line=line, reason=reason)]
     assert body is not None
     try:
-        record = _record(source, rel, body, text, load_support(Path(root)))
+        record = _record(source, root, rel, body, text, load_support(Path(root)))
     except (TypeError, ValueError) as exc:  # metadata of the wrong shape
         reason = f"unreadable detection metadata: {exc}"
         return [], [Rejection(source=source, path=rel, reason=reason)]
@@ -361,7 +361,7 @@ def _load_stories(folder: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
 # --------------------------------------------------------------------------- records
 
 
-def _record(source: str, rel: str, body: dict[str, Any], text: str,
+def _record(source: str, root: Path, rel: str, body: dict[str, Any], text: str,
             support: Support) -> RuleRecord:
     raw_tags = body.get("tags")
     tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
@@ -381,7 +381,7 @@ def _record(source: str, rel: str, body: dict[str, Any], text: str,
         falsepositives=_strings(body.get("known_false_positives")),
         tags=_flat_tags(tags), techniques=techniques, malformed_tags=malformed,
         language="spl", rule_type=_text(body.get("type")),
-        path=rel, url=SECURITY_CONTENT_URL + rel if source == "splunk" else None,
+        path=rel, url=rule_url("splunk", source, root, rel),
         raw=text,
         data_sources=_strings(body.get("data_source")) + _strings(body.get("data_sources")),
     )
