@@ -199,9 +199,14 @@ class SourceInfo(BaseModel):
     files: int
     rules: int
     deprecated: int
-    commit: str | None = Field(None, description="Git commit of the folder, when a checkout.")
+    commit: str | None = Field(None, description="Commit of the folder: its git checkout's, "
+                               "or the one the synced archive names.")
     branch: str | None = None
     upstream: str | None = Field(None, description="Public repository, for the default names.")
+    location: str | None = Field(None, description="URL or archive `rulecat sync` fetched.")
+    sha256: str | None = Field(None, description="SHA-256 of the synced archive.")
+    archive_date: str | None = Field(None, description="Newest file time in the synced archive.")
+    fetched_at: str | None = Field(None, description="When `rulecat sync` fetched it (UTC).")
 
 
 class ReportSummary(BaseModel):

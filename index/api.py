@@ -525,10 +525,13 @@ class Catalog:
 # -- module helpers ------------------------------------------------------------------------
 
 
+# Where a source came from: what its provenance and `catalog_info`'s row both name.
+_ORIGIN = (set(SourceProvenance.model_fields) & set(SourceInfo.model_fields)) - {
+    "name", "vendor", "root", "files", "rules"}
+
+
 def _source_origin(prov: SourceProvenance | None) -> dict[str, str | None]:
-    if prov is None:
-        return {}
-    return {"commit": prov.commit, "branch": prov.branch, "upstream": prov.upstream}
+    return prov.model_dump(include=_ORIGIN) if prov is not None else {}
 
 
 def _check_page(limit: int, offset: int) -> tuple[int, int]:

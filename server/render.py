@@ -235,7 +235,10 @@ def show_info(a: CatalogInfo) -> None:
         table.add_row(s.name, s.vendor, str(s.files), str(s.rules), str(s.deprecated), s.root)
     console.print(table)
     for s in a.sources:
-        origin = [x for x in (s.upstream, s.branch, s.commit and f"commit {s.commit}") if x]
+        origin = [x for x in (s.upstream, s.branch, s.commit and f"commit {s.commit}",
+                              s.archive_date and f"dated {s.archive_date}",
+                              s.fetched_at and f"fetched {s.fetched_at}",
+                              s.location != s.upstream and s.location) if x]
         if origin:
             console.print(f"  {s.name}: {' · '.join(origin)}", highlight=False)
     if a.attack_bundle:

@@ -269,6 +269,9 @@ def test_sync_builds_and_a_later_failed_sync_leaves_cache_and_catalog_alone(
     built = catalog.stat()
     info = json.loads(rulecat(env, "info", "--json").stdout)
     assert [(s["name"], s["rules"]) for s in info["sources"]] == [("acme", 2)]
+    acme = info["sources"][0]
+    assert acme["fetched_at"] and len(acme["sha256"]) == 64 and acme["location"].endswith(".tar.gz")
+    assert f"fetched {acme['fetched_at']}" in rulecat(env, "info").stdout.replace("\n", "")
 
     marker = Path(env["RULECAT_CACHE"]) / "sources" / "acme" / ".rulecat-source.json"
     before = marker.read_text()
@@ -423,6 +426,10 @@ def assert_synced_provenance(synced, server: str) -> None:  # type: ignore[no-un
     prov = {s.name: s for s in Provenance.model_validate_json(synced.meta["provenance"]).sources}
     assert prov["splunk"].location == f"{server}/security_content.tar.gz"
     assert prov["sigma"].archive_date and prov["sigma"].fetched_at and prov["sigma"].sha256
+    # catalog_info (and `rulecat info`) show the same origin.
+    assert info["splunk"].location == prov["splunk"].location
+    assert (info["sigma"].sha256, info["sigma"].fetched_at, info["sigma"].archive_date) == (
+        prov["sigma"].sha256, prov["sigma"].fetched_at, prov["sigma"].archive_date)
     def url(rule_id: str) -> str | None:
         return synced.get_rule(rule_id).rule.url
 
