@@ -202,6 +202,8 @@ class SourceInfo(BaseModel):
     commit: str | None = Field(None, description="Commit of the folder: its git checkout's, "
                                "or the one the synced archive names.")
     branch: str | None = None
+    checkout: str | None = Field(
+        None, description="The git checkout holding the folder, when not the folder itself.")
     upstream: str | None = Field(None, description="Public repository, for the default names.")
     location: str | None = Field(None, description="URL or archive `rulecat sync` fetched.")
     sha256: str | None = Field(None, description="SHA-256 of the synced archive.")

@@ -28,6 +28,7 @@ class SharedWith(BaseModel):
     id: str = Field(description="A rule of source B; pass it to get_rule.")
     title: str
     shared: int = Field(description="Indicators it has in common with the rule of A.")
+    indicators: int = Field(description="The B rule's own distinct detect indicators.")
 
 
 class RuleOverlap(BaseModel):
@@ -35,7 +36,8 @@ class RuleOverlap(BaseModel):
     title: str
     indicators: int = Field(description="The rule's distinct detect indicators.")
     in_b: int = Field(description="How many of them some rule of source B also tests.")
-    shared_with: list[SharedWith] = Field(description="B's rules sharing the most, best first.")
+    shared_with: list[SharedWith] = Field(description=(
+        "B's closest rules: most indicators shared, then the most alike (Jaccard), first."))
 
 
 class SourceComparison(BaseModel):
@@ -105,26 +107,38 @@ def _overlap(db: sqlite3.Connection, a: str, b: str) -> list[RuleOverlap]:
     keys_a = _indicators(db, a)
     wanted = set().union(*keys_a.values()) if keys_a else set()
     holders: dict[Key, list[int]] = defaultdict(list)
-    for rule, keys in _indicators(db, b).items():
+    keys_b = _indicators(db, b)
+    for rule, keys in keys_b.items():
         for key in keys & wanted:
             holders[key].append(rule)
     rows = db.execute("SELECT rowid, id, title FROM rules WHERE source = ? AND deprecated = 0",
                       (a,)).fetchall()
     titles = _titles(db, {r for ks in holders.values() for r in ks})
-    result = [_rule_overlap(r[1], r[2], keys_a.get(r[0], set()), holders, titles) for r in rows]
+    sizes = {rule: len(keys) for rule, keys in keys_b.items()}
+    result = [_rule_overlap(r[1], r[2], keys_a.get(r[0], set()), holders, titles, sizes)
+              for r in rows]
     return sorted(result, key=lambda o: (-o.in_b, o.indicators - o.in_b, o.title, o.id))
 
 
 def _rule_overlap(
     rule_id: str, title: str, keys: set[Key], holders: dict[Key, list[int]],
-    titles: dict[int, tuple[str, str]],
+    titles: dict[int, tuple[str, str]], sizes: dict[int, int],
 ) -> RuleOverlap:
+    """One rule of A against B. Among B's rules sharing as many indicators, the closest is
+    the one with the fewest others (Jaccard): an edited copy finds its original before a
+    long rule that happens to test the same process name."""
     per_b: Counter[int] = Counter(r for k in keys for r in holders.get(k, ()))
-    best = sorted(per_b.items(), key=lambda x: (-x[1], titles[x[0]][1]))[:MAX_SHARED_WITH]
+
+    def closeness(item: tuple[int, int]) -> tuple[int, float, str]:
+        rule, shared = item
+        return -shared, -shared / (len(keys) + sizes[rule] - shared), titles[rule][1]
+
+    best = sorted(per_b.items(), key=closeness)[:MAX_SHARED_WITH]
     return RuleOverlap(
         id=rule_id, title=title, indicators=len(keys),
         in_b=sum(1 for k in keys if k in holders),
-        shared_with=[SharedWith(id=titles[r][0], title=titles[r][1], shared=n) for r, n in best],
+        shared_with=[SharedWith(id=titles[r][0], title=titles[r][1], shared=n,
+                                indicators=sizes[r]) for r, n in best],
     )
 
 

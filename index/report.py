@@ -9,7 +9,7 @@ counts as indexed and has entries in `rejections`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -86,6 +86,16 @@ class BuildReport(BaseModel):
     started: str
     seconds: float
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    mode: Literal["full", "incremental"] = Field(
+        "full", description="incremental: a copy of the previous catalog, updated from the "
+        "files that changed since it was built.")
+    full_reason: str | None = Field(
+        None, description="Why a full build ran when an incremental one was asked for.")
+    files_reread: list[str] = Field(
+        default_factory=list, description="Incremental: `source:path` of rule files read "
+        "again (changed, or holding an id whose duplicate moved).")
+    files_added: list[str] = Field(default_factory=list)
+    files_removed: list[str] = Field(default_factory=list)
     catalog: str
     attack_version: str
     attack_source: str

@@ -55,6 +55,8 @@ class SourceProvenance(BaseModel):
     rules: int = Field(description="Rules indexed.")
     commit: str | None = Field(None, description="Git commit of the folder, when a checkout.")
     branch: str | None = None
+    checkout: str | None = Field(
+        None, description="The git checkout holding the folder, when not the folder itself.")
     upstream: str | None = Field(None, description="Public repository, for the default names.")
     location: str | None = Field(
         None, description="The URL or archive `rulecat sync` fetched the folder from.")
@@ -112,16 +114,22 @@ def github_origin(url: str) -> tuple[str, str] | None:
 
 def git_head(root: Path) -> tuple[str | None, str | None]:
     """(commit, branch) of the git checkout holding `root`, or (None, None)."""
+    found = git_checkout(root)
+    return _read_head(found[1]) if found else (None, None)
+
+
+def git_checkout(root: Path) -> tuple[Path, Path] | None:
+    """(the checkout's folder, its git directory) for the checkout holding `root`."""
     for folder in (root, *root.parents):
         git = folder / ".git"
         if git.is_dir():
-            return _read_head(git)
+            return folder, git
         if git.is_file():  # a worktree or submodule: "gitdir: <path>"
             text = _read(git) or ""
             if text.startswith("gitdir:"):
-                return _read_head((folder / text[7:].strip()).resolve())
-            return None, None
-    return None, None
+                return folder, (folder / text[7:].strip()).resolve()
+            return None
+    return None
 
 
 def _read_head(git: Path) -> tuple[str | None, str | None]:
@@ -165,7 +173,11 @@ def source_provenance(
                               upstream=UPSTREAM.get(name))
     marker = read_sync_marker(root)
     if marker is None:
-        counts.commit, counts.branch = git_head(root.resolve())
+        found = git_checkout(root.resolve())
+        if found is not None:
+            counts.commit, counts.branch = _read_head(found[1])
+            # A parent checkout's commit may say nothing of these files: name the checkout.
+            counts.checkout = str(found[0]) if found[0] != root.resolve() else None
         return counts
     origin = github_origin(marker.location)
     return counts.model_copy(update={

@@ -90,6 +90,10 @@ def build(
         "--text-engine", help="Full-text engine: fts5 (in the catalog) or whoosh (also writes "
         "a Whoosh index beside it; needs the whoosh extra).")] = "fts5",
     config: ConfigOpt = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Re-read every file. By default a rebuild reads only the files changed "
+        "since the last build (a full build runs anyway when an update could differ, and "
+        "says why).")] = False,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = 0,
@@ -107,7 +111,7 @@ def build(
     inputs.text_engine = text_engine
     target = _catalog_path(catalog)
     with render.build_progress() as progress:
-        report = build_catalog(inputs, target, progress)
+        report = build_catalog(inputs, target, progress, incremental=not full)
     _emit(report, as_json, render.show_report)
 
 

@@ -37,11 +37,11 @@ def show_comparison(c: SourceComparison) -> None:
     console.print(table)
     console.print(f"{c.rules_a} rules in {c.a}: {c.rules_fully_in_b} with every indicator in "
                   f"{c.b}, {c.rules_partly_in_b} with some, {c.rules_new} with none")
-    table = render.Table("rule", "title", "indicators", f"in {c.b}", f"closest {c.b} rule")
+    table = render.Table("rule", "title", "indicators", f"in {c.b}", f"closest {c.b} rule id")
     for o in c.overlap:
         best = o.shared_with[0] if o.shared_with else None
         table.add_row(o.id, o.title, str(o.indicators), str(o.in_b),
-                      f"{best.id} ({best.shared})" if best else "")
+                      f"{best.id} ({best.shared} of its {best.indicators})" if best else "")
     console.print(table)
     if c.next:
         console.print(f"[dim]next page: --offset {c.next['offset']}[/]")

@@ -94,7 +94,8 @@ def _build(settings: SourcesConfig, cache: Path, catalog: Path | None, as_json: 
     inputs, notes = build_inputs_from_config(settings, cache)
     render.show_notes_on_stderr(notes)
     with render.build_progress() as progress:
-        report = build_catalog(inputs, _catalog_path(catalog), progress)
+        # Incremental: unchanged files in the swapped-in folders are known by their hashes.
+        report = build_catalog(inputs, _catalog_path(catalog), progress, incremental=True)
     _emit(report, as_json, render.show_report)
 
 

@@ -14,12 +14,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from difflib import get_close_matches
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import TypeAdapter
+from pydantic import (
+    BaseModel, ConfigDict, ModelWrapValidatorHandler, TypeAdapter, ValidationError,
+    create_model, model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from rulecat.index.api import Catalog
 from rulecat.index.errors import RulecatError
@@ -111,6 +117,58 @@ def _compact_listing(server: MCPServer) -> None:
         tool.description = " ".join((tool.description or "").split())
         if tool.fn_metadata.output_schema is not None:
             tool.fn_metadata.output_schema = compact_output(tool.fn_metadata.output_schema)
+        model = tool.fn_metadata.arg_model
+        tool.fn_metadata.arg_model = create_model(
+            model.__name__, __base__=(model, _PlainArguments))
+
+
+class _PlainArguments(BaseModel):
+    """Mixed into every tool's argument model (the SDK builds one from the signature).
+
+    An unknown argument is an error, not silently ignored: `vendor: ["splunk"]` for
+    `vendors` would otherwise answer unfiltered. A lone string for a list is a one-item
+    list (`vendors: "splunk"`), the commonest slip. Any other mistake reads as one line
+    that names the argument, says what was wrong and lists what the tool takes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _plain_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if isinstance(data, dict):
+            lists = _list_arguments(cls)
+            data = {k: [v] if k in lists and isinstance(v, str) else v for k, v in data.items()}
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise PydanticCustomError("invalid_arguments", "{why}",
+                                      {"why": _argument_errors(cls, exc)}) from None
+
+
+@cache
+def _list_arguments(model: type[BaseModel]) -> frozenset[str]:
+    """Names of the arguments typed `list[...]` (or `list[...] | None`)."""
+    def is_list(annotation: Any) -> bool:
+        return get_origin(annotation) is list or any(
+            get_origin(a) is list for a in get_args(annotation))
+    return frozenset(n for n, f in model.model_fields.items() if is_list(f.annotation))
+
+
+def _argument_errors(model: type[BaseModel], exc: ValidationError) -> str:
+    names = list(model.model_fields)
+    said = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "arguments"
+        if error["type"] == "extra_forbidden":
+            near = get_close_matches(name, names, n=1)
+            said.append(f"unknown argument {name!r}" + (f" (did you mean {near[0]!r}?)"
+                                                           if near else ""))
+        elif error["type"] == "missing":
+            said.append(f"{name!r} is required")
+        else:
+            said.append(f"{name!r}: {error['msg']} (got {str(error.get('input'))[:60]!r})")
+    return "; ".join(said) + f". This tool takes: {', '.join(names)}."
 
 
 def full_output_schemas(server: MCPServer) -> dict[str, dict[str, Any]]:

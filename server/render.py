@@ -26,10 +26,12 @@ console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
 def Table(*columns: str, **kwargs: object) -> _RichTable:  # noqa: N802 - reads like rich's
-    """A compact table; a column named `id` or `rule` never wraps (ids are copied)."""
+    """A compact table; a column named `id` or `rule`, or ending in ` id`, never wraps (ids
+    are copied)."""
     table = _RichTable(box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)  # type: ignore[arg-type]
     for name in columns:
-        table.add_column(name, no_wrap=name in ("id", "rule"), overflow="fold")
+        table.add_column(name, no_wrap=name in ("id", "rule") or name.endswith(" id"),
+                         overflow="fold")
     return table
 
 
@@ -137,6 +139,15 @@ def show_report(report) -> None:  # type: ignore[no-untyped-def]
     console.print(f"ATT&CK {report.attack_version}; unknown technique IDs: "
                   f"{len(report.unknown_techniques)}; unmapped fields: "
                   f"{len(report.unmapped_fields)}; counts add up: {report.adds_up()}")
+    if report.mode == "incremental":
+        changed = [("re-read", report.files_reread), ("added", report.files_added),
+                   ("removed", report.files_removed)]
+        console.print("incremental: " + "; ".join(
+            f"{len(files)} {what}" + (f" ({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"
+                                      if files else "") for what, files in changed),
+            highlight=False, markup=False)
+    elif report.full_reason:
+        console.print(f"full build: {report.full_reason}", highlight=False, markup=False)
 
 
 def show_coverage(a: TechniqueCoverage) -> None:
@@ -236,6 +247,8 @@ def show_info(a: CatalogInfo) -> None:
     console.print(table)
     for s in a.sources:
         origin = [x for x in (s.upstream, s.branch, s.commit and f"commit {s.commit}",
+                              s.checkout and f"of the checkout {s.checkout}",
+                              s.sha256 and f"sha256 {s.sha256[:12]}",
                               s.archive_date and f"dated {s.archive_date}",
                               s.fetched_at and f"fetched {s.fetched_at}",
                               s.location != s.upstream and s.location) if x]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,18 @@ def require(path: Path, what: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _not_the_users_own_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests (and the CLI they run) never read or write the user's own sources.toml, sync
+    cache or catalog: a user who has run `rulecat sync` gets the same results."""
+    home = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RULECAT_CONFIG", str(home / "sources.toml"))
+        patch.setenv("RULECAT_CACHE", str(home / "cache"))
+        patch.setenv("RULECAT_CATALOG", str(home / "catalog.sqlite"))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from rulecat.index.api import Catalog
-from rulecat.index.build import BuildInputs, SourceSpec, build_catalog, inputs_from_corpora
+from rulecat.index.build import (
+    BuildInputs, SourceSpec, build_catalog, inputs_from_corpora, list_entries,
+)
 from rulecat.index.errors import CatalogMissing
+from rulecat.index.store.files import FILE_STRIDE
 
 FILES = Path(__file__).parent / "files"
 
@@ -120,3 +123,37 @@ def test_a_file_that_is_not_a_catalog_says_to_rebuild(tmp_path: Path):
     sqlite3.connect(empty).close()
     with pytest.raises(CatalogMissing, match="Rebuild it"):
         Catalog(empty)
+
+
+def test_the_walk_lists_every_entry_but_real_folders_as_rglob_does(tmp_path: Path):
+    root = tmp_path / "src"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    for name in ("a/b/x.yml", "a/y", ".hidden/z"):
+        (root / name).write_text("x")
+    (root / "folder_link").symlink_to(root / "a")  # listed, not entered
+    (root / "file_link").symlink_to(root / "a" / "y")
+    (root / "broken").symlink_to(root / "nowhere")
+    os.mkfifo(root / "fifo")
+    expected = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                      if not p.is_dir() or p.is_symlink())
+    assert list_entries(root) == expected == [
+        ".hidden/z", "a/b/x.yml", "a/y", "broken", "fifo", "file_link", "folder_link"]
+    assert list_entries(tmp_path / "missing") == []
+
+
+def test_rule_rowids_follow_reading_order_with_room_between_files(catalog_path):
+    """Rowids go up with (source, file, document), a stride apart per file, so an
+    incremental build can put a new file's rules between its neighbours'."""
+    with sqlite3.connect(catalog_path) as conn:
+        files = conn.execute("SELECT source, path, first_rule, rules FROM files "
+                             "WHERE first_rule IS NOT NULL ORDER BY first_rule").fetchall()
+        rules = conn.execute("SELECT rowid, source, path FROM rules ORDER BY rowid").fetchall()
+        seen = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    report = json.loads(Catalog(catalog_path).meta["report"])
+    assert [s["name"] for s in report["sources"]] == list(dict.fromkeys(s for s, *_ in files))
+    assert seen == sum(s["files_seen"] for s in report["sources"])
+    assert [first for _, _, first, _ in files] == [FILE_STRIDE * n
+                                                   for n in range(1, len(files) + 1)]
+    assert [(s, p) for _, s, p in rules] == [(s, p) for s, p, _, n in files for _ in range(n)]
+    assert report["mode"] == "full" and report["full_reason"] is None

@@ -134,6 +134,11 @@ def _problem(result: Any, ms: float) -> str | None:
         ({"technique_id": "T1059.001", "offset": 2**70}, "offset must be between 0"),
         ({"technique_id": "T1059.001", "sources": ["sigma"] * 100_000}, "the limit is 50"),
         ({"technique_id": "T1059.001", "vendors": ["%" * 100]}, "Unknown vendors"),
+        # A misspelt filter is an error, not an unfiltered answer.
+        ({"technique_id": "T1559.001", "vendor": ["splunk"]},
+         "unknown argument 'vendor' (did you mean 'vendors'?). This tool takes: technique_id,"),
+        ({"include_subtechniques": False}, "'technique_id' is required"),
+        ({"technique_id": "T1559.001", "limit": "ten"}, "'limit': Input should be a valid integer"),
     ],
 )
 async def test_coverage_refuses_absurd_arguments_with_a_message_naming_them(
@@ -142,6 +147,14 @@ async def test_coverage_refuses_absurd_arguments_with_a_message_naming_them(
     async with Client(create_server(catalog_path)) as client:
         result = await client.call_tool("get_technique_coverage", args)
     assert result.is_error and message in _text(result)
+
+
+async def test_a_lone_string_for_a_list_argument_is_a_one_item_list(catalog_path: Path) -> None:
+    async with Client(create_server(catalog_path)) as client:
+        result = await client.call_tool(
+            "get_technique_coverage", {"technique_id": "T1559.001", "vendors": "splunk"})
+    assert not result.is_error
+    assert result.structured_content["counts"] == {"splunk": {"rules": 1, "via": {"exact": 1}}}
 
 
 async def test_regex_like_and_wildcard_text_is_matched_as_plain_text(catalog_path: Path) -> None:

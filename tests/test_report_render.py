@@ -39,8 +39,10 @@ def chromium() -> str:
 def run_chromium(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """One headless Chromium run with a fresh profile; no network, no first-run chatter."""
     profile = tmp_path / f"profile-{time.monotonic_ns()}"
+    # HOME too: Chromium keeps some state under ~/.config whatever the profile folder.
     return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=180, check=True)
+                          capture_output=True, text=True, timeout=180, check=True,
+                          env={**os.environ, "HOME": str(tmp_path)})
 
 
 def screenshot(chromium: str, page: Path, size: tuple[int, int]) -> Path:

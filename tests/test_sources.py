@@ -150,6 +150,18 @@ def test_git_head_reads_a_loose_ref(tmp_path: Path) -> None:
     assert git_head(tmp_path / "rules") == (SHA, "main")
 
 
+def test_provenance_names_a_parent_checkout_whose_commit_it_gives(tmp_path: Path) -> None:
+    from rulecat.index.sources import source_provenance
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text(SHA + "\n")
+    (tmp_path / "rules").mkdir()
+    inner = source_provenance("mine", "sigma", tmp_path / "rules", 1, 1)
+    top = source_provenance("mine", "sigma", tmp_path, 1, 1)
+    assert (inner.commit, inner.checkout) == (SHA, str(tmp_path.resolve()))
+    assert (top.commit, top.checkout) == (SHA, None)
+
+
 def test_git_head_reads_packed_refs_and_detached_heads(tmp_path: Path) -> None:
     git = tmp_path / ".git"
     git.mkdir()
@@ -241,3 +253,16 @@ def test_provenance_of_a_synced_source_says_where_and_when_it_came_from(tmp_path
     # The marker describes `tree/` only: a folder beside it is not that synced source.
     (root.parent / "other").mkdir()
     assert source_provenance("sigma", "sigma", root.parent / "other", 0, 0).location is None
+
+
+def test_the_closest_rule_of_b_is_the_most_alike_among_equal_shares() -> None:
+    from rulecat.index.compare import _rule_overlap
+
+    shared, mine = ("process.name", "eq", "regsvr32.exe"), ("dns.question.name", "eq", "x.test")
+    holders = {shared: [10, 20]}
+    titles = {10: ("sigma:long", "A rule testing twelve things"), 20: ("sigma:orig", "Z original")}
+    row = _rule_overlap("acme:copy", "copy", {shared, mine}, holders, titles, {10: 12, 20: 2})
+    # Both share one indicator; the two-indicator original is closer (1/3 against 1/13).
+    assert [(s.id, s.shared, s.indicators) for s in row.shared_with] == [
+        ("sigma:orig", 1, 2), ("sigma:long", 1, 12)]
+    assert (row.indicators, row.in_b) == (2, 1)

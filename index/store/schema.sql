@@ -13,6 +13,8 @@ CREATE TABLE sources (
     rules   INTEGER NOT NULL
 );
 
+-- Rule rowids follow the sources' reading order (source, file, document) with gaps
+-- between files (store/files.py), so a rebuild can put a changed file's rules in place.
 CREATE TABLE rules (
     rowid           INTEGER PRIMARY KEY,
     id              TEXT NOT NULL UNIQUE,          -- <source>:<native id>
@@ -41,6 +43,8 @@ CREATE TABLE rules (
 CREATE INDEX rules_native ON rules(native_id);
 -- Covers the shared filters, so whole-matrix answers read no rule text (5x faster).
 CREATE INDEX rules_filter ON rules(deprecated, source, vendor, level_rank);
+-- Covers the build report's counts, so deriving them reads no rule text.
+CREATE INDEX rules_report ON rules(source, language, parsed, deprecated);
 
 CREATE TABLE predicates (
     rule           INTEGER NOT NULL REFERENCES rules(rowid),
@@ -121,12 +125,31 @@ CREATE TABLE events (
     PRIMARY KEY (provider, event_id)
 ) WITHOUT ROWID;
 
+-- title: the one the rule gave (first non-empty), NULL when none; `events` takes each
+-- event's title from the first rule giving one, else from the event catalog.
 CREATE TABLE rule_events (
     rule     INTEGER NOT NULL REFERENCES rules(rowid),
     provider TEXT NOT NULL,
     event_id INTEGER NOT NULL,
     origin   TEXT NOT NULL,
+    title    TEXT,
     PRIMARY KEY (rule, provider, event_id)
+) WITHOUT ROWID;
+
+-- Vendor fields no mapping table knows, per rule (the build report's unmapped fields).
+CREATE TABLE rule_unmapped (
+    rule         INTEGER NOT NULL REFERENCES rules(rowid),
+    vendor_field TEXT NOT NULL,
+    predicates   INTEGER NOT NULL,
+    PRIMARY KEY (rule, vendor_field)
+) WITHOUT ROWID;
+
+-- Tags shaped like technique IDs that are not one, per rule (the build report's list).
+CREATE TABLE rule_malformed_tags (
+    rule INTEGER NOT NULL REFERENCES rules(rowid),
+    seq  INTEGER NOT NULL,
+    tag  TEXT NOT NULL,
+    PRIMARY KEY (rule, seq)
 ) WITHOUT ROWID;
 
 CREATE TABLE field_aliases (
@@ -189,4 +212,22 @@ CREATE VIRTUAL TABLE rule_text USING fts5(
 CREATE TABLE rule_text_words (
     word  TEXT PRIMARY KEY,
     rules INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Every file of every source as the build saw it, so a rebuild re-reads only what changed
+-- (index/incremental.py). A rule file has `first_rule` (its rules' rowids start there) and
+-- what reading it gave; any other file was skipped.
+CREATE TABLE files (
+    source     TEXT NOT NULL,
+    path       TEXT NOT NULL,                      -- relative to the source root
+    mode       INTEGER NOT NULL,                   -- st_mode: a FIFO is not a file
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,                      -- '' when not hashed (not a regular file,
+                                                   -- or over the readers' size limit)
+    first_rule INTEGER,                            -- NULL: not a rule file
+    rules      INTEGER NOT NULL,
+    read_ids   TEXT,                               -- JSON: native ids as read, in file order
+    rejections TEXT,                               -- JSON list of Rejection
+    PRIMARY KEY (source, path)
 ) WITHOUT ROWID;
