@@ -58,6 +58,9 @@ class TechniqueInfo(BaseModel):
 class VendorCount(BaseModel):
     rules: int
     via: dict[str, int] = Field(description="The same rules broken down by `via`.")
+    sources: dict[str, int] = Field(
+        default_factory=dict, description="The same rules by source (e.g. your own folder "
+        "beside the public one), most first.")
 
 
 class TechniqueCoverage(BaseModel):
@@ -142,6 +145,7 @@ class RulesByField(BaseModel):
     technique: str | None
     filters: Filters
     rules: list[FieldMatch]
+    counts: dict[str, int] = Field(default_factory=dict, description="Matching rules per vendor.")
     total: int
     returned: int
     next: dict[str, Any] | None = None

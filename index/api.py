@@ -18,6 +18,7 @@ import json
 import re
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,9 @@ class Catalog:
         self.path = Path(path)
         if not self.path.is_file():
             raise CatalogMissing(
-                f"No catalog at {self.path}. Build one first: "
-                "`rulecat build --corpora ../shared/corpora` (or pass --catalog PATH)."
+                f"No catalog at {self.path}. Build one first: `rulecat build --corpora DIR` "
+                "from a folder like ../shared/corpora, or `rulecat sync` to download the public "
+                "rule repositories (or pass --catalog PATH)."
             )
         self.db = open_catalog(self.path)
         try:
@@ -99,7 +101,9 @@ class Catalog:
         counts: dict[str, VendorCount] = {}
         for vendor, group in _group(rows, "vendor").items():
             via = Counter(r["via"] for r in group)
-            counts[vendor] = VendorCount(rules=len(group), via=_ordered(via, VIA_ORDER))
+            by_source = Counter(r["source"] for r in group)
+            counts[vendor] = VendorCount(rules=len(group), via=_ordered(via, VIA_ORDER),
+                                         sources=dict(by_source.most_common()))
         page = rows[offset : offset + limit]
         grouped: dict[str, list[RuleRow]] = defaultdict(list)
         for r in page:
@@ -112,7 +116,8 @@ class Catalog:
             technique=info, filters=filters, include_subtechniques=include_subtechniques,
             counts=counts, events=self._events_of([r["rowid"] for r in rows]),
             rules=dict(grouped), total=len(rows), returned=len(page), next=nxt,
-            notes=self._notes(filters, len(rows), offset) + _other_vendors(rows, grouped, offset),
+            notes=self._notes(filters, len(rows), offset)
+            + _other_vendors([r["vendor"] for r in rows], grouped, offset),
         )
 
     def _notes(self, filters: Filters, total: int, offset: int) -> list[str]:
@@ -268,7 +273,8 @@ class Catalog:
         self.db.execute(f"CREATE TEMP TABLE hits AS {hits}", params)
         # Grouping before the join keeps SQLite from scanning `rules` for a bloom filter.
         matched = self.db.execute(f"""
-            SELECT r.rowid, g.n FROM (SELECT rule, COUNT(*) AS n FROM temp.hits GROUP BY rule) g
+            SELECT r.rowid, g.n, r.vendor
+            FROM (SELECT rule, COUNT(*) AS n FROM temp.hits GROUP BY rule) g
             CROSS JOIN rules r ON r.rowid = g.rule
             WHERE 1 {where} ORDER BY {RULE_ORDER}
         """, args).fetchall()
@@ -284,9 +290,11 @@ class Catalog:
             field=canonical, fields_matched=members, aliases=self._spellings_of(),
             value=value, operator=operator, polarity=polarity, exact=exact,
             technique=technique, filters=filters,
-            rules=[_field_match(rows[rowid], n) for rowid, n in page],
+            rules=[_field_match(rows[rowid], n) for rowid, n, _ in page],
+            counts=dict(Counter(vendor for _, _, vendor in matched)),
             total=len(matched), returned=len(page), next=nxt,
-            notes=self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched)),
+            notes=self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched))
+            + _other_vendors([m[2] for m in matched], {m[2] for m in page}, offset),
         )
 
     def _matching_predicates(self, rowids: list[int]) -> dict[int, list[sqlite3.Row]]:
@@ -699,13 +707,13 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
     )
 
 
-def _other_vendors(
-    rows: list[sqlite3.Row], shown: dict[str, list[RuleRow]], offset: int
-) -> list[str]:
-    """Where the vendors this page does not show begin, so per-vendor answers are one call."""
+def _other_vendors(vendors: list[str], shown: Iterable[str], offset: int) -> list[str]:
+    """Where the vendors this page does not show begin (`vendors`: each answer row's vendor,
+    in answer order), so per-vendor answers are one call."""
     first: dict[str, int] = {}
-    for i, r in enumerate(rows):
-        first.setdefault(r["vendor"], i)
+    for i, vendor in enumerate(vendors):
+        first.setdefault(vendor, i)
+    shown = set(shown)
     hidden = [f"{v} from offset {i}" for v, i in first.items() if v not in shown and i > offset]
     if not hidden:
         return []

@@ -181,7 +181,10 @@ def show_event(a: EventCoverage) -> None:
     e = a.event
     per = ", ".join(f"{v} {n}" for v, n in a.vendors.items()) or "none"
     console.print(f"[bold]{e.provider} {e.event_id}[/] {e.title}: {e.rules} rules ({per})")
-    table = Table("technique", "name", "rules", title=f"techniques ({a.techniques_total})",
+    shown = len(a.techniques)
+    count = (f"{a.techniques_total}" if shown == a.techniques_total
+             else f"the {shown} with most rules, of {a.techniques_total}")
+    table = Table("technique", "name", "rules", title=f"techniques ({count})",
                   title_justify="left")
     for t in a.techniques:
         table.add_row(t.id, t.name or "", str(t.rules))
@@ -275,13 +278,15 @@ def show_telemetry_gaps(a: TelemetryGaps) -> None:
         table.add_row(r.id, r.name, str(r.rules), ", ".join(r.recommended[:4]),
                       ", ".join(r.rule_events[:3]))
     console.print(table)
+    render._more(a.total, a.returned, a.next)  # the paging is the techniques table's
+    shown = len(a.unused_events)
+    count = (f"{shown}" if shown == a.unused_events_total
+             else f"the {shown} most recommended, of {a.unused_events_total}")
     unused = Table("provider", "event", "title", "techniques",
-                   title=f"recommended events no rule uses ({a.unused_events_total})",
-                   title_justify="left")
+                   title=f"recommended events no rule uses ({count})", title_justify="left")
     for u in a.unused_events:
         unused.add_row(u.provider, str(u.event_id), u.title or "(unknown id)", str(u.techniques))
     console.print(unused)
-    render._more(a.total, a.returned, a.next)
 
 
 def show_layer(a: LayerPage) -> None:

@@ -81,6 +81,10 @@ def sync(
         names = ", ".join(r.name for r in report.failed)
         stderr.print(f"rulecat: sync failed for {names}; the previous copies and the catalog "
                      "are unchanged, nothing was built", highlight=False)
+        if any("ConnectError" in r.detail for r in report.failed):
+            stderr.print("Offline? Point those sources at local folders or archives in the "
+                         "config (`rulecat sources --init`, then edit it), or build from a "
+                         "folder: `rulecat build --corpora DIR`.", highlight=False)
         raise typer.Exit(1)
     if not no_build:
         _build(settings, cache, catalog, as_json)

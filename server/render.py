@@ -51,7 +51,7 @@ def build_inputs(corpora: Path | None, sources: list[str], attack: Path | None,
     if corpora is None:
         inputs = _configured(config, added, attack)
     else:
-        inputs = inputs_from_corpora(corpora)
+        inputs = inputs_from_corpora(corpora.expanduser().resolve())  # info shows where
         for spec in added:
             inputs.sources = [s for s in inputs.sources if s.name != spec.name] + [spec]
         inputs.attack = attack or inputs.attack
@@ -70,7 +70,7 @@ def _source_spec(text: str) -> SourceSpec:
     if not (name and vendor in VENDORS and path):
         raise InvalidArgument(f"--source {text!r}: expected NAME=VENDOR:PATH with VENDOR one "
                               f"of {', '.join(VENDORS)}, e.g. acme=sigma:./my-rules.")
-    return SourceSpec(name=name, vendor=vendor, root=Path(path))
+    return SourceSpec(name=name, vendor=vendor, root=Path(path).expanduser().resolve())
 
 
 def _configured(
@@ -156,7 +156,8 @@ def show_coverage(a: TechniqueCoverage) -> None:
                   f"[dim]{', '.join(t.tactics)} · ATT&CK {t.attack_version}[/]")
     if t.flags:
         console.print(f"flags: {', '.join(t.flags)}")
-    counts = ", ".join(f"{v}: {c.rules} ({_via(c.via)})" for v, c in a.counts.items())
+    counts = ", ".join(f"{v}: {c.rules} ({_via(c.via)}{_by_source(v, c.sources)})"
+                       for v, c in a.counts.items())
     console.print(f"rules: {counts or 'none'}")
     for vendor, rows in a.rules.items():
         table = Table("level", "title", "via", "id", title=vendor, title_justify="left")
@@ -209,7 +210,8 @@ def show_rules_by_field(a: RulesByField) -> None:
         table.add_row(r.level or "", r.title, tests, r.id)
     if a.rules:
         console.print(table)
-    console.print(f"{a.total} rules match.")
+    per_vendor = ", ".join(f"{v} {n}" for v, n in a.counts.items())
+    console.print(f"{a.total} rules match" + (f" ({per_vendor})." if per_vendor else "."))
     _notes(a.notes)
     _more(a.total, a.returned, a.next)
 
@@ -218,6 +220,8 @@ def show_rule(a: RuleDetail) -> None:
     r = a.rule
     facts = " · ".join(x for x in (r.level, r.status, a.path) if x)
     console.print(f"[bold]{r.title}[/]  {r.id}  [dim]{facts}[/]")
+    if r.url:
+        console.print(r.url, markup=False, highlight=False, soft_wrap=True)
     console.print(a.description, markup=False, highlight=False)
     techniques = ", ".join(f"{t.id} {t.name or ''}".strip() for t in a.techniques)
     console.print(f"techniques: {techniques}")
@@ -273,6 +277,13 @@ def _notes(notes: list[str]) -> None:
 
 def _via(via: dict[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in via.items())
+
+
+def _by_source(vendor: str, sources: dict[str, int]) -> str:
+    """`; acme 1, sigma 4` when a vendor's rules are not all from its namesake source."""
+    if set(sources) <= {vendor}:
+        return ""
+    return "; " + ", ".join(f"{name} {n}" for name, n in sources.items())
 
 
 def _more(total: int, returned: int, nxt: dict | None) -> None:  # type: ignore[type-arg]

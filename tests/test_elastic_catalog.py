@@ -85,6 +85,17 @@ def test_image_process_name_and_process_name_reach_elastic_rules_alike(catalog):
     assert len(set(totals.values())) == 1
 
 
+def test_rules_by_field_counts_each_vendor_and_says_where_the_others_begin(catalog):
+    answer = catalog.find_rules_by_field("Image", value="regsvr32")
+    # Checked in the catalog: 115 rules test the image for regsvr32, Sigma's first.
+    assert answer.counts == {"sigma": 71, "elastic": 30, "splunk": 14} and answer.total == 115
+    assert {r.vendor for r in answer.rules} == {"sigma"}
+    assert answer.notes == ["More vendors on later pages: elastic from offset 71, splunk from "
+                            "offset 101 (or pass vendors=[...] for one vendor's rules)."]
+    last = catalog.find_rules_by_field("Image", value="regsvr32", offset=101)
+    assert last.notes == [] and {r.vendor for r in last.rules} == {"splunk"}
+
+
 def test_elastic_and_sigma_share_the_regsvr32_name_indicator(catalog):
     answer = catalog.find_rules_by_field("process.name", value="regsvr32.exe", exact=True,
                                          polarity="detect", limit=200)

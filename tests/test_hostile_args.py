@@ -154,7 +154,8 @@ async def test_a_lone_string_for_a_list_argument_is_a_one_item_list(catalog_path
         result = await client.call_tool(
             "get_technique_coverage", {"technique_id": "T1559.001", "vendors": "splunk"})
     assert not result.is_error
-    assert result.structured_content["counts"] == {"splunk": {"rules": 1, "via": {"exact": 1}}}
+    assert result.structured_content["counts"] == {
+        "splunk": {"rules": 1, "via": {"exact": 1}, "sources": {"splunk": 1}}}
 
 
 async def test_regex_like_and_wildcard_text_is_matched_as_plain_text(catalog_path: Path) -> None:

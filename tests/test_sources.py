@@ -58,6 +58,9 @@ def test_acme_rules_show_up_in_coverage_with_their_source(acme) -> None:
 def test_the_sources_filter_accepts_acme(acme) -> None:
     only = acme.get_technique_coverage("T1218.010", filters=Filters(sources=["acme"]))
     assert only.total == 1 and only.rules["sigma"][0].id == ACME_COPY
+    assert only.counts["sigma"].sources == {"acme": 1}
+    merged = acme.get_technique_coverage("T1218.010").counts["sigma"]
+    assert merged.sources["acme"] == 1 and sum(merged.sources.values()) == merged.rules
     both = acme.get_technique_coverage("T1218.010", filters=Filters(sources=["acme", "sigma"]))
     assert both.total == acme.get_technique_coverage("T1218.010").total
     with pytest.raises(InvalidArgument, match="Valid sources: acme, sigma"):
@@ -135,6 +138,8 @@ def test_cli_compare(acme_path: Path) -> None:
     assert bad.returncode == 2 and "Valid sources: acme, sigma" in bad.stderr
     info = run("info")
     assert "sigma: https://github.com/SigmaHQ/sigma" in info.stdout
+    coverage = run("coverage", "T1546.017")
+    assert "rules: sigma: 1 (exact 1; acme 1)" in coverage.stdout
 
 
 # ------------------------------------------------------------------ git commit, no git run
