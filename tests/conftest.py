@@ -65,7 +65,8 @@ def _not_the_users_own_files(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def corpora() -> Path:
     """The real corpora folder (`../shared/corpora` beside the clone)."""
     default = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-    return require(Path(os.environ.get("RULECAT_CORPORA") or default), "corpora folder")
+    # Resolved, as build commands resolve their folders: `shared` may be a symlink.
+    return require(Path(os.environ.get("RULECAT_CORPORA") or default).resolve(), "corpora folder")
 
 
 @pytest.fixture(scope="session")
