@@ -37,8 +37,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
+
+from ..readers.yamlsafe import load_trusted
 
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
 _LOOSE_ID = re.compile(r"^T?\d{1,5}(\.\d{0,4})?$")
@@ -320,8 +321,7 @@ def _version_key(v: str) -> tuple:
 
 def load_version_map(path: Path) -> VersionMap:
     """Parse a version map YAML (e.g. Elastic's `attack_v18_to_v19.yaml`)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader) or {}
+    data = load_trusted(Path(path).read_text(encoding="utf-8")) or {}
     vm = VersionMap(
         source_version=_str_or_none(data.get("source_version")),
         target_version=_str_or_none(data.get("target_version")),

@@ -26,9 +26,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 from typing import Any, cast
 
+from . import load_table
 from ..models import EventRef, LogSource, Predicate
 
 EVENT_ID_FIELDS = frozenset({"eventid", "eventcode", "event.code", "winlog.event_id"})
@@ -221,16 +221,9 @@ class EventCatalog:
         return None
 
 
-def _load_yaml(filename: str) -> dict[str, Any]:
-    import yaml
-
-    text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
-
-
 @cache
 def _load_catalog() -> EventCatalog:
-    return EventCatalog(_load_yaml("events.yaml"))
+    return EventCatalog(load_table("events.yaml"))
 
 
 # --------------------------------------------------------------------------- Elastic

@@ -39,9 +39,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
+from . import load_table
 from ..models import LogSource, Predicate, RuleRecord
 
 Origin = Literal["pysigma", "hand"]
@@ -213,13 +213,6 @@ def strip_suffix(name: str) -> str:
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def _load_yaml(filename: str) -> dict[str, Any]:
-    import yaml
-
-    text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
 
 
 def _hand_scopes(spec: dict[str, Any]) -> list[Scope]:
@@ -519,7 +512,7 @@ def _dedupe(aliases: Iterable[Alias], by_scope: bool = True) -> list[Alias]:
 
 @cache
 def _load_registry() -> FieldRegistry:
-    return FieldRegistry(_load_yaml("fields.yaml"))
+    return FieldRegistry(load_table("fields.yaml"))
 
 
 # --------------------------------------------------------------------------- predicates

@@ -55,6 +55,12 @@ class YamlLimitError(yaml.YAMLError):
         self.line = line
 
 
+def load_trusted(text: str) -> Any:
+    """YAML that ships with rulecat or comes from MITRE (mapping tables, version maps): the
+    C safe loader, without the hostile-input passes rule files get."""
+    return yaml.load(text, Loader=yaml.CSafeLoader)
+
+
 def _check_events(text: str) -> None:
     """Pass 1: count documents, nodes and nesting in the event stream, as written."""
     loader = yaml.CSafeLoader(text)
