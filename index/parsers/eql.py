@@ -63,7 +63,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from ..models import Operator, Predicate
-from . import ParsedQuery, QueryParseError, dedupe
+from . import ParsedQuery, QueryParseError, dedupe, lalr_parser
 
 _GRAMMAR = r"""
 start: query pipe*
@@ -224,7 +224,7 @@ class Step:
 @cache
 def _parser() -> Lark:
     """The LALR parser, built on first use; it applies `_ToSteps` while parsing (no tree)."""
-    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False, transformer=_ToSteps())
+    return lalr_parser(_GRAMMAR, maybe_placeholders=False, transformer=_ToSteps())
 
 
 def parse_eql(text: str) -> ParsedQuery:

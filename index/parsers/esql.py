@@ -71,7 +71,7 @@ from functools import cache
 from lark import Lark, Token, Transformer, v_args
 
 from ..models import Operator, Predicate
-from . import ParsedQuery, QueryParseError
+from . import ParsedQuery, QueryParseError, lalr_parser
 from .eql import (
     TOO_DEEP,
     Arith,
@@ -266,7 +266,7 @@ Command = Where | Eval | Stats | Rename | Extract
 @cache
 def _parser() -> Lark:
     """The LALR parser, built on first use; it applies `_ToCommands` while parsing."""
-    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False, transformer=_ToCommands())
+    return lalr_parser(_GRAMMAR, maybe_placeholders=False, transformer=_ToCommands())
 
 
 def parse_esql(text: str) -> ParsedQuery:

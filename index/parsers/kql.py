@@ -39,7 +39,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from ..models import Predicate
-from . import ParsedQuery, QueryParseError
+from . import ParsedQuery, QueryParseError, lalr_parser
 from .values import (
     comparison_predicate,
     exists_predicate,
@@ -100,7 +100,7 @@ _QUOTED_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\s\S])")
 
 @cache
 def _parser() -> Lark:
-    return Lark(KQL_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False)
+    return lalr_parser(KQL_GRAMMAR, lexer="basic", maybe_placeholders=False)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ from lark.exceptions import LarkError
 from lark.lexer import Lexer
 
 from ..models import Operator, Predicate
-from . import ParsedQuery, QueryParseError
+from . import ParsedQuery, QueryParseError, lalr_parser
 
 MAX_LENGTH = 100_000
 MAX_NESTING = 100
@@ -204,12 +204,12 @@ class _TokenLexer(Lexer):
 
 @cache
 def _search_parser() -> Lark:
-    return Lark(SEARCH_GRAMMAR, parser="lalr", lexer=_TokenLexer)
+    return lalr_parser(SEARCH_GRAMMAR, lexer=_TokenLexer)
 
 
 @cache
 def _eval_parser() -> Lark:
-    return Lark(EVAL_GRAMMAR, parser="lalr", start=["start", "assignments"])
+    return lalr_parser(EVAL_GRAMMAR, start=["start", "assignments"])
 
 
 # --------------------------------------------------------------------------- public API
