@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from . import render
 from .cli import (
     CatalogOpt, DeprecatedOpt, SourcesOpt, VendorsOpt, _filters, _open,
 )
@@ -60,10 +60,8 @@ def heatmap(
 
 def _write(target: str, text: str, started: float) -> None:
     """Write the page to `target` (or stdout for '-') and say so on stderr."""
-    if target == "-":
-        sys.stdout.write(text)
+    path = render.write_output(target, text)
+    if path is None:
         return
-    path = Path(target)
-    path.write_text(text, encoding="utf-8")
     seconds = time.perf_counter() - started
     sys.stderr.write(f"wrote {path} ({len(text.encode()) / 1024:.0f} KB) in {seconds:.2f} s\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from rulecat.index.compare import SourceComparison
 
@@ -31,17 +32,28 @@ def show_comparison(c: SourceComparison) -> None:
     console = render.console
     console.print(f"[bold]{c.a}[/] vs [bold]{c.b}[/]: {c.a} covers {c.techniques_a} "
                   f"techniques, {c.b} {c.techniques_b}; {c.techniques_only_in_a} only in {c.a}")
-    table = render.Table("technique", "name", f"{c.a} rules")
-    for t in c.only_in_a:
-        table.add_row(t.id, t.name or "", str(t.rules))
-    console.print(table)
+    if c.only_in_a:
+        table = render.Table("technique", "name", f"{c.a} rules")
+        for t in c.only_in_a:
+            table.add_row(t.id, t.name or "", str(t.rules))
+        console.print(table)
     console.print(f"{c.rules_a} rules in {c.a}: {c.rules_fully_in_b} with every indicator in "
                   f"{c.b}, {c.rules_partly_in_b} with some, {c.rules_new} with none")
-    table = render.Table("rule", "title", "indicators", f"in {c.b}", f"closest {c.b} rule id")
+    # Title over id in one cell, so the two ids never squeeze the titles to a letter a line.
+    table = render.Table(f"{c.a} rule", f"indicators in {c.b}", f"closest {c.b} rule")
     for o in c.overlap:
         best = o.shared_with[0] if o.shared_with else None
-        table.add_row(o.id, o.title, str(o.indicators), str(o.in_b),
-                      f"{best.id} ({best.shared} of its {best.indicators})" if best else "")
+        closest = (_titled(best.title, best.id) + f"\n({best.shared} of its {best.indicators} "
+                   "indicators)") if best else Text("")
+        table.add_row(_titled(o.title, o.id), f"{o.in_b} of {o.indicators}", closest)
+    for column, ids in ((table.columns[0], [o.id for o in c.overlap]),
+                        (table.columns[2], [o.shared_with[0].id for o in c.overlap
+                                            if o.shared_with])):
+        column.min_width = max(map(len, ids), default=None)
     console.print(table)
     if c.next:
         console.print(f"[dim]next page: --offset {c.next['offset']}[/]")
+
+
+def _titled(title: str, rule_id: str) -> Text:
+    return Text(title) + Text(f"\n{rule_id}", style="dim")

@@ -86,6 +86,22 @@ def _configured(
     return inputs
 
 
+def write_output(target: str | Path, text: str) -> Path | None:
+    """Write `text` to the file `target`, or to stdout for '-' (then None). A path that
+    cannot be written is an `InvalidArgument` naming it and why, not a traceback."""
+    if str(target) == "-":
+        sys.stdout.write(text)
+        return None
+    path = Path(target)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InvalidArgument(f"Cannot write {path}: {why}. Give a file path in an existing "
+                              "folder, or '-' for standard output.") from None
+    return path
+
+
 def show_notes_on_stderr(notes: list[str]) -> None:
     """Notes about the build's inputs, on stderr (never wrapped: they hold URLs)."""
     err = Console(stderr=True, soft_wrap=True)
@@ -133,6 +149,8 @@ def show_report(report) -> None:  # type: ignore[no-untyped-def]
     for r in report.rejections:
         console.print(f"[yellow]rejected[/] {r.source}:{r.path}:{r.line or ''} {r.reason}",
                       markup=True, highlight=False)
+    _listed("unparsed", [f"{u.rule_id} ({u.path}): {u.reason}" for u in report.unparsed])
+    _listed("bad tag", report.malformed_tags)
     for s in report.sources:
         for note in s.notes:
             console.print(f"[yellow]note[/] {s.name}: {note}")
@@ -148,6 +166,16 @@ def show_report(report) -> None:  # type: ignore[no-untyped-def]
             highlight=False, markup=False)
     elif report.full_reason:
         console.print(f"full build: {report.full_reason}", highlight=False, markup=False)
+
+
+def _listed(what: str, lines: list[str], most: int = 10) -> None:
+    """Up to `most` report entries of one kind, one a line, then how many more."""
+    for line in lines[:most]:
+        console.print(f"[yellow]{what}[/] ", end="", highlight=False)
+        console.print(line, markup=False, highlight=False)
+    if len(lines) > most:
+        console.print(f"[yellow]{what}[/] ... and {len(lines) - most} more "
+                      "(`rulecat build --json` lists them all)", highlight=False)
 
 
 def show_coverage(a: TechniqueCoverage) -> None:
@@ -222,9 +250,16 @@ def show_rule(a: RuleDetail) -> None:
     console.print(f"[bold]{r.title}[/]  {r.id}  [dim]{facts}[/]")
     if r.url:
         console.print(r.url, markup=False, highlight=False, soft_wrap=True)
+    if not a.parsed:
+        console.print("[yellow]unparsed[/] ", end="")
+        console.print(a.unparsed_reason or "", markup=False, highlight=False)
+        console.print("  no tests were read from it; its text is kept and searchable (--raw)",
+                      highlight=False)
     console.print(a.description, markup=False, highlight=False)
     techniques = ", ".join(f"{t.id} {t.name or ''}".strip() for t in a.techniques)
-    console.print(f"techniques: {techniques}")
+    if not techniques:
+        techniques = "none" + (f" (tags: {', '.join(a.tags)})" if a.tags else "")
+    console.print(f"techniques: {techniques}", markup=False, highlight=False)
     console.print("events: " + ", ".join(f"{e.provider} {e.event_id} ({e.title})"
                                          for e in a.events))
     for title, rows, reach in (("detection", a.detection, "reach"),

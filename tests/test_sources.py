@@ -134,6 +134,10 @@ def test_cli_compare(acme_path: Path) -> None:
     assert json.loads(done.stdout)["only_in_a"][0]["id"] == "T1546.017"
     table = run("compare", "acme", "sigma")
     assert "T1546.017" in table.stdout and "1 only in acme" in table.stdout
+    # Each id stands whole on a line of its own cell; titles wrap at word ends, not letters.
+    lines = [line.split() for line in table.stdout.splitlines()]
+    assert [ACME_COPY, SIGMA_ORIGINAL] in lines
+    assert ["ACME", "-", "Udev", "Rule", "File", "Written", "0", "of", "2"] in lines
     bad = run("compare", "acme", "nope")
     assert bad.returncode == 2 and "Valid sources: acme, sigma" in bad.stderr
     info = run("info")

@@ -1,0 +1,74 @@
+"""What the CLI prints for people: files it cannot write, rules it could not read, tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BROKEN_ID = "acme:11111111-2222-3333-4444-555555555555"
+BROKEN_RULE = r"""title: Broken Condition Rule
+id: 11111111-2222-3333-4444-555555555555
+status: test
+description: The condition names a selection that does not exist.
+tags:
+    - attack.execution
+    - attack.t1059.01
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\powershell.exe'
+    condition: selectoin
+level: medium
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rulecat.server.cli", *args],
+                          capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("command", [
+    ["layer", "--out"], ["report", "T1559.001", "--html"], ["heatmap", "--html"],
+])
+@pytest.mark.parametrize("where", ["missing/folder/out.file", "."])
+def test_an_output_path_that_cannot_be_written_is_a_plain_error(
+    catalog_path: Path, tmp_path: Path, command: list[str], where: str
+) -> None:
+    target = tmp_path / where  # a folder that does not exist, or a folder itself
+    done = _cli(*command, str(target), "--catalog", str(catalog_path))
+    assert done.returncode == 2
+    assert f"Cannot write {target}" in done.stderr and "Traceback" not in done.stderr
+    assert "'-' for standard output" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def broken(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A catalog of one own folder holding a rule whose condition cannot be read, and what
+    its build printed."""
+    folder = tmp_path_factory.mktemp("acme-broken")
+    (folder / "broken.yml").write_text(BROKEN_RULE, encoding="utf-8")
+    catalog = folder.parent / f"{folder.name}.sqlite"
+    done = _cli("build", "--source", f"acme=sigma:{folder}", "--attack",
+                str(corpora / "attack" / "enterprise-attack.json"), "--catalog", str(catalog))
+    assert done.returncode == 0, done.stderr
+    return catalog, done.stdout
+
+
+def test_the_build_names_each_unparsed_rule_with_its_reason(broken) -> None:
+    _, printed = broken
+    assert (f"unparsed {BROKEN_ID} (broken.yml): SigmaConditionError: Detection 'selectoin' "
+            "not defined") in " ".join(printed.split())
+    assert f"bad tag {BROKEN_ID}: attack.t1059.01" in printed
+
+
+def test_an_unparsed_rule_says_so_and_shows_its_tags(broken) -> None:
+    catalog, _ = broken
+    done = _cli("rule", BROKEN_ID, "--catalog", str(catalog))
+    assert done.returncode == 0, done.stderr
+    assert "unparsed SigmaConditionError: Detection 'selectoin'" in done.stdout
+    assert "techniques: none (tags: attack.execution, attack.t1059.01)" in done.stdout
