@@ -37,6 +37,8 @@ DeprecatedOpt = Annotated[bool, typer.Option("--include-deprecated",
                                              help="Also count deprecated rules.")]
 LimitOpt = Annotated[int, typer.Option("--limit", help="Rows per page (1-200).")]
 OffsetOpt = Annotated[int, typer.Option("--offset", help="Rows to skip.")]
+NoSubtechniquesOpt = Annotated[bool, typer.Option(
+    "--no-subtechniques", help="Do not roll sub-techniques into a parent.")]
 VerboseOpt = Annotated[int, typer.Option("-v", "--verbose", count=True,
                                          help="More logging on stderr (-v, -vv).")]
 
@@ -152,8 +154,7 @@ def serve(
 @app.command()
 def coverage(
     technique_id: Annotated[str, typer.Argument(help="ATT&CK technique ID, e.g. T1559.001.")],
-    no_subtechniques: Annotated[bool, typer.Option(
-        "--no-subtechniques", help="Do not roll sub-techniques into a parent.")] = False,
+    no_subtechniques: NoSubtechniquesOpt = False,
     sources: SourcesOpt = None, vendors: VendorsOpt = None, include_deprecated: DeprecatedOpt = False,
     limit: LimitOpt = 20, offset: OffsetOpt = 0, catalog: CatalogOpt = None, as_json: JsonOpt = False,
 ) -> None:
@@ -168,7 +169,7 @@ def coverage(
 def indicators(
     technique_id: Annotated[str, typer.Argument(help="ATT&CK technique ID, e.g. T1559.001.")],
     limit: Annotated[int, typer.Option(help="Rows per list (1-200).")] = 15,
-    no_subtechniques: Annotated[bool, typer.Option("--no-subtechniques")] = False,
+    no_subtechniques: NoSubtechniquesOpt = False,
     sources: SourcesOpt = None, vendors: VendorsOpt = None, include_deprecated: DeprecatedOpt = False,
     catalog: CatalogOpt = None, as_json: JsonOpt = False,
 ) -> None:

@@ -51,7 +51,11 @@ def build_inputs(corpora: Path | None, sources: list[str], attack: Path | None,
     if corpora is None:
         inputs = _configured(config, added, attack)
     else:
-        inputs = inputs_from_corpora(corpora.expanduser().resolve())  # info shows where
+        corpora = corpora.expanduser().resolve()  # info shows where
+        if not corpora.is_dir():
+            raise InvalidArgument(f"--corpora {corpora}: folder not found. Give a folder "
+                                  "holding sigma/, elastic/, splunk/ and attack/.")
+        inputs = inputs_from_corpora(corpora)
         for spec in added:
             inputs.sources = [s for s in inputs.sources if s.name != spec.name] + [spec]
         inputs.attack = attack or inputs.attack
@@ -239,7 +243,8 @@ def show_rules_by_field(a: RulesByField) -> None:
     if a.rules:
         console.print(table)
     per_vendor = ", ".join(f"{v} {n}" for v, n in a.counts.items())
-    console.print(f"{a.total} rules match" + (f" ({per_vendor})." if per_vendor else "."))
+    console.print(f"{a.total} {'rule matches' if a.total == 1 else 'rules match'}"
+                  + (f" ({per_vendor})." if per_vendor else "."))
     _notes(a.notes)
     _more(a.total, a.returned, a.next)
 

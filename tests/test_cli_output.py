@@ -72,3 +72,10 @@ def test_an_unparsed_rule_says_so_and_shows_its_tags(broken) -> None:
     assert done.returncode == 0, done.stderr
     assert "unparsed SigmaConditionError: Detection 'selectoin'" in done.stdout
     assert "techniques: none (tags: attack.execution, attack.t1059.01)" in done.stdout
+
+
+def test_a_missing_corpora_folder_is_named_as_such(tmp_path: Path) -> None:
+    done = _cli("build", "--corpora", str(tmp_path / "nowhere"), "--catalog",
+                str(tmp_path / "c.sqlite"))
+    assert done.returncode == 2
+    assert f"--corpora {tmp_path / 'nowhere'}: folder not found" in done.stderr
