@@ -91,6 +91,9 @@ def collect(
     tactics: TacticsOpt = None, platforms: PlatformsOpt = None,
     collected: Annotated[Optional[list[str]], typer.Option(
         "--collected", help="An event already collected, e.g. Sysmon:1 (repeatable).")] = None,
+    providers: Annotated[Optional[list[str]], typer.Option(
+        "--provider", help="Pick only this provider's events, e.g. Sysmon (repeatable).")]
+    = None,
     no_subtechniques: NoSubsOpt = False,
     sources: SourcesOpt = None, vendors: VendorsOpt = None,
     include_deprecated: DeprecatedOpt = False, limit: LimitOpt = 10, offset: OffsetOpt = 0,
@@ -101,7 +104,7 @@ def collect(
 
     answer = events_to_collect(_open(catalog), tactics, platforms, collected,
                                _filters(sources, vendors, include_deprecated),
-                               not no_subtechniques, limit, offset)
+                               not no_subtechniques, limit, offset, providers=providers)
     _emit(answer, as_json, show_collect)
 
 
@@ -230,9 +233,12 @@ def show_gaps(a: CoverageGaps) -> None:
 
 def show_collect(a: EventsToCollect) -> None:
     start = ", ".join(f"{e.provider} {e.event_id}" for e in a.collected)
+    events = f"{', '.join(a.providers)} events" if a.providers else "every event"
+    outside = (f"; reachable only through other providers: {a.outside_providers}"
+               if a.providers else "")
     console.print(f"{a.in_scope} techniques in scope; detectable at start: "
                   f"{a.detectable_at_start}{f' ({start})' if start else ''}; reachable with "
-                  f"every event: {a.reachable}; covered only by rules without events: "
+                  f"{events}: {a.reachable}{outside}; covered only by rules without events: "
                   f"{a.covered_without_events}")
     table = Table("#", "provider", "event", "title", "new", "total", "%", "rules", "examples")
     for p in a.picks:

@@ -90,6 +90,8 @@ def _register_coverage(server: MCPServer, context: ToolContext) -> None:
         tactics: Tactics = [], platforms: Platforms = [],
         collected: Annotated[list[str], Field(description="Have already, e.g. ['Sysmon:1'].")]
         = [],
+        providers: Annotated[list[str], Field(description="Pick only their events, e.g. "
+                                              "['Sysmon'].")] = [],
         sources: Sources = None, vendors: Vendors = None,
         include_deprecated: IncludeDeprecated = False, limit: Limit = 10, offset: Offset = 0,
     ) -> EventsToCollect:
@@ -97,7 +99,8 @@ def _register_coverage(server: MCPServer, context: ToolContext) -> None:
         with the running total."""
         with context.catalog() as cat:
             return _collect(cat, tactics, platforms, collected,
-                            _filters(sources, vendors, include_deprecated), True, limit, offset)
+                            _filters(sources, vendors, include_deprecated), True, limit, offset,
+                            providers=providers)
 
     @server.tool(annotations=READ_ONLY)
     def navigator_layer(

@@ -228,6 +228,56 @@ def test_events_to_collect_pages_with_next(catalog):
     assert [p.rank for p in second.picks] == [4, 5, 6]
 
 
+
+def _techniques_of_providers(catalog, providers: tuple[str, ...]) -> set[str]:
+    sql = _TECHNIQUES_OF_EVENT.replace("e.provider = ? AND e.event_id = ?",
+                                       f"e.provider IN ({','.join('?' * len(providers))})")
+    return {r[0] for r in catalog.db.execute(sql, providers)}
+
+
+def test_providers_limit_the_picks_and_reachable_to_those_sensors(catalog):
+    # A SOC running Sysmon and Windows Security logs only: no Elastic Defend advice.
+    answer = events_to_collect(catalog, providers=["Sysmon", "security", "Sysmon"], limit=200)
+    assert answer.providers == ["Sysmon", "Security"]
+    assert {p.provider for p in answer.picks} == {"Sysmon", "Security"}
+    first, second = answer.picks[:2]
+    assert (first.provider, first.event_id, first.new_techniques) == ("Sysmon", 1, 319)
+    assert (second.provider, second.event_id, second.new_techniques) == ("Sysmon", 13, 18)
+    assert second.total_techniques == 337
+    # Independently, in SQL: Sysmon 13 adds the most to Sysmon 1 of any candidate event.
+    sysmon_1 = _techniques_of(catalog, "Sysmon", 1)
+    gains = {(p, i): len(_techniques_of(catalog, p, i) - sysmon_1) for p, i in catalog.db.execute(
+        "SELECT DISTINCT provider, event_id FROM rule_events "
+        "WHERE provider IN ('Sysmon', 'Security')")}
+    assert max(gains.values()) == gains[("Sysmon", 13)] == 18
+    # Reachable: every technique some Sysmon or Security event's rules cover; the rest of
+    # the unfiltered 467 lies behind other providers' events.
+    assert answer.reachable == len(_techniques_of_providers(catalog, ("Sysmon", "Security")))
+    assert answer.reachable == 387 == answer.picks[-1].total_techniques
+    whole = events_to_collect(catalog, limit=1)
+    assert (whole.providers, whole.outside_providers) == ([], 0)
+    assert answer.outside_providers == whole.reachable - 387 == 80
+    assert answer.covered_without_events == whole.covered_without_events == 61
+    assert answer.next is None
+
+
+def test_collected_events_outside_providers_count_but_are_not_picked(catalog):
+    answer = events_to_collect(catalog, collected=["Elastic Defend:1"], providers=["Sysmon"],
+                               limit=2)
+    defend_1 = _techniques_of(catalog, "Elastic Defend", 1)
+    assert answer.detectable_at_start == len(defend_1)
+    assert answer.reachable == len(defend_1 | _techniques_of_providers(catalog, ("Sysmon",)))
+    assert all(p.provider == "Sysmon" for p in answer.picks)
+    assert answer.next == {"collected": ["Elastic Defend:1"], "providers": ["Sysmon"],
+                           "limit": 2, "offset": 2}
+    assert [p.rank for p in events_to_collect(catalog, **answer.next).picks] == [3, 4]
+
+
+def test_an_unknown_provider_is_an_error_naming_the_valid_ones(catalog):
+    with pytest.raises(InvalidArgument, match="Unknown event provider 'Sysmn'. Did you mean "
+                       "Sysmon.*Providers with the most rules: Sysmon, Security"):
+        events_to_collect(catalog, providers=["Security", "Sysmn"])
+
 # -- ATT&CK's analytics --------------------------------------------------------------------
 
 

@@ -72,11 +72,27 @@ async def test_a_bad_provider_is_a_tool_error_naming_the_valid_ones(catalog_path
     assert "Did you mean Sysmon" in result.content[0].text
 
 
+@pytest.mark.anyio
+async def test_events_to_collect_takes_providers(catalog_path: Path) -> None:
+    args = {"providers": ["Sysmon", "Security"], "limit": 2}
+    async with Client(create_server(catalog_path)) as client:
+        answer = (await client.call_tool("events_to_collect", args)).structured_content
+        bad = await client.call_tool("events_to_collect", {"providers": ["Sysmn"]})
+    assert answer["providers"] == ["Sysmon", "Security"]
+    assert [(p["provider"], p["event_id"], p["new_techniques"]) for p in answer["picks"]] == [
+        ("Sysmon", 1, 319), ("Sysmon", 13, 18)]
+    assert (answer["reachable"], answer["outside_providers"]) == (387, 80)
+    assert answer["next"] == {**args, "offset": 2}
+    assert bad.is_error and "Unknown event provider 'Sysmn'" in bad.content[0].text
+    assert "Did you mean Sysmon" in bad.content[0].text
+
+
 @pytest.mark.parametrize("args", [
     ("event", "Sysmon", "10"),
     ("events", "--provider", "Sysmon", "--limit", "5"),
     ("gaps", "--tactic", "execution"),
     ("collect", "--limit", "3", "--collected", "Sysmon:1"),
+    ("collect", "--limit", "3", "--provider", "Sysmon", "--provider", "Security"),
     ("telemetry", "T1559.001"),
     ("telemetry-gaps", "--limit", "3"),
     ("layer", "--limit", "3", "--vendor", "sigma"),
@@ -89,7 +105,9 @@ def test_cli_json_is_the_api_answer(catalog_path: Path, catalog, args: tuple[str
         "event": lambda: events.get_event_coverage(catalog, "Sysmon", 10),
         "events": lambda: events.list_events(catalog, "Sysmon", limit=5),
         "gaps": lambda: gaps.coverage_gaps(catalog, ["execution"]),
-        "collect": lambda: collect.events_to_collect(catalog, collected=["Sysmon:1"], limit=3),
+        "collect": lambda: collect.events_to_collect(
+            catalog, collected=_values(args, "--collected"), limit=3,
+            providers=_values(args, "--provider")),
         "telemetry": lambda: telemetry.technique_telemetry(catalog, "T1559.001"),
         "telemetry-gaps": lambda: telemetry.telemetry_gaps(catalog, limit=3),
         "layer": lambda: layer.navigator_layer(catalog, filters=Filters(vendors=["sigma"]),
@@ -99,10 +117,19 @@ def test_cli_json_is_the_api_answer(catalog_path: Path, catalog, args: tuple[str
         expected.model_dump_json())
 
 
+def _values(args: tuple[str, ...], option: str) -> list[str]:
+    return [v for k, v in zip(args, args[1:]) if k == option]
+
+
 def test_cli_tables_show_the_figures(catalog_path: Path) -> None:
     event = rulecat(catalog_path, "event", "Sysmon", "10", "--limit", "3")
     assert "Sysmon 10 ProcessAccess: 48 rules (sigma 29, elastic 7, splunk 12)" in event
     collect = rulecat(catalog_path, "collect", "--limit", "2")
     assert "+319" in collect and "Elastic Defend" in collect
+    mine = rulecat(catalog_path, "collect", "--provider", "Sysmon", "--provider", "security",
+                   "--limit", "2")
+    assert "reachable with Sysmon, Security events: 387; reachable only through other " \
+        "providers: 80" in " ".join(mine.split())
+    assert "+18" in mine and "Elastic Defend" not in mine
     telemetry = rulecat(catalog_path, "telemetry", "T1559.001")
     assert "recommended by ATT&CK (2 of 5 covered)" in telemetry and "NO" in telemetry

@@ -19,6 +19,11 @@ The method, stated in every answer (`METHOD`):
   the best choice of the same number of events).
 * Rules with no known event (cloud audit logs, SaaS, many Linux rules) never become usable
   through an event; techniques only they cover are reported as `covered_without_events`.
+* `providers` (e.g. Sysmon and Security, the sensors a SOC runs) limits the candidates to
+  those providers' events; techniques and rules stay as they are, so `reachable` is how far
+  those providers go and `outside_providers` counts the techniques only other providers'
+  events reach. `collected` events are taken as collected whatever their provider (what
+  you have is a fact, not a choice): they start the count but are never picked.
 """
 
 from __future__ import annotations
@@ -81,9 +86,13 @@ def _universe(events_of: dict[int, set[Event]], in_scope: set[str],
     return found
 
 
-def _greedy(u: _Universe, start: set[str]) -> list[tuple[Event, list[str]]]:
-    """Picks in order, each with the techniques it adds."""
-    remaining = {e: techs - start for e, techs in u.techniques.items()}
+def _greedy(
+    u: _Universe, start: set[str], only: list[str] | None = None,
+) -> list[tuple[Event, list[str]]]:
+    """Picks in order, each with the techniques it adds; candidates are the events of
+    `only`'s providers, or every event."""
+    remaining = {e: techs - start for e, techs in u.techniques.items()
+                 if not only or e[0] in only}
     picks: list[tuple[Event, list[str]]] = []
     while remaining:
         best = min(remaining, key=lambda e: (-len(remaining[e]), -u.rules[e], e))
@@ -99,7 +108,8 @@ def _greedy(u: _Universe, start: set[str]) -> list[tuple[Event, list[str]]]:
 def events_to_collect(
     cat: Catalog, tactics: list[str] | None = None, platforms: list[str] | None = None,
     collected: list[str] | None = None, filters: Filters | None = None,
-    include_subtechniques: bool = True, limit: int = 10, offset: int = 0,
+    include_subtechniques: bool = True, limit: int = 10, offset: int = 0, *,
+    providers: list[str] | None = None,
 ) -> EventsToCollect:
     """The marginal-gain table (see the module docstring)."""
     filters = check_filters(cat, filters)
@@ -107,29 +117,55 @@ def events_to_collect(
     scope = resolve_scope(cat, tactics, platforms)
     check_list("collected", collected)
     have = list(dict.fromkeys(parse_event(cat, c) for c in collected or []))
+    only = resolve_providers(cat, providers)
     rules_of = technique_rules(cat, filters, include_subtechniques)
     u = _universe(rule_events(cat, filters), set(scope.techniques), rules_of)
-    start = set().union(*(u.techniques.get(e, set()) for e in have))
-    reachable = set().union(start, *u.techniques.values())
+    start, reachable, anywhere = _reach(u, have, only)
     covered = {t for t in scope.techniques if rules_of.get(t)}
     titles = _titles(cat)
-    rows = _rows(_greedy(u, start), u, len(start), len(scope.techniques), titles)
+    rows = _rows(_greedy(u, start, only), u, len(start), len(scope.techniques), titles)
     page = rows[offset:offset + limit]
     nxt = None
     if offset + limit < len(rows):
         nxt = {**scope_args(scope, bool(tactics)), **filter_args(filters),
-               **({"collected": [f"{p}:{i}" for p, i in have]} if have else {}),
-               **subtechnique_args(include_subtechniques),
+               **_choice_args(have, only), **subtechnique_args(include_subtechniques),
                "limit": limit, "offset": offset + limit}
     return EventsToCollect(
         filters=filters, platforms=scope.platforms, tactics=[t.shortname for t in scope.tactics]
         if tactics else [], include_subtechniques=include_subtechniques, method=METHOD,
-        collected=[EventRow(provider=p, event_id=i, title=titles.get((p, i), ""),
-                            rules=u.rules[(p, i)]) for p, i in have],
+        providers=only, collected=[_event_row(e, u, titles) for e in have],
         in_scope=len(scope.techniques), detectable_at_start=len(start),
-        reachable=len(reachable), covered_without_events=len(covered - reachable),
+        reachable=len(reachable), outside_providers=len(anywhere - reachable),
+        covered_without_events=len(covered - anywhere),
         picks=page, total=len(rows), returned=len(page), next=nxt,
     )
+
+
+def _choice_args(have: list[Event], only: list[str]) -> dict[str, list[str]]:
+    """`collected` and `providers` as a `next` page's arguments (left out when empty)."""
+    args = {"collected": [f"{p}:{i}" for p, i in have]} if have else {}
+    return {**args, "providers": only} if only else args
+
+
+def _reach(u: _Universe, have: list[Event], only: list[str]) -> tuple[set[str], ...]:
+    """Detectable with `have`; reachable through `only`'s events (all if empty); reachable
+    through any event."""
+    start: set[str] = set().union(*(u.techniques.get(e, set()) for e in have))
+    reachable = set().union(start, *(t for e, t in u.techniques.items()
+                                     if not only or e[0] in only))
+    return start, reachable, set().union(start, *u.techniques.values())
+
+
+def resolve_providers(cat: Catalog, providers: list[str] | None) -> list[str]:
+    """The catalog's spelling of each provider, in order, once each; an unknown name is an
+    error naming the likely ones (as `get_event_coverage`)."""
+    check_list("providers", providers)
+    return list(dict.fromkeys(resolve_provider(cat, p) for p in providers or []))
+
+
+def _event_row(event: Event, u: _Universe, titles: dict[Event, str]) -> EventRow:
+    return EventRow(provider=event[0], event_id=event[1], title=titles.get(event, ""),
+                    rules=u.rules[event])
 
 
 def _rows(

@@ -123,10 +123,16 @@ class EventsToCollect(BaseModel):
     tactics: list[str]
     include_subtechniques: bool
     method: str = Field(description="How a rule becomes usable and a technique detectable.")
-    collected: list[EventRow] = Field(description="Events taken as already collected.")
+    providers: list[str] = Field(description="Only these providers' events were candidates "
+                                 "(empty: every provider's).")
+    collected: list[EventRow] = Field(description="Events taken as already collected, "
+                                      "whatever their provider.")
     in_scope: int = Field(description="Techniques in scope: the denominator.")
     detectable_at_start: int = Field(description="Detectable with `collected` alone.")
-    reachable: int = Field(description="Detectable if every event were collected.")
+    reachable: int = Field(description="Detectable if every candidate event were collected.")
+    outside_providers: int = Field(
+        description="Techniques only events of providers outside `providers` reach (0 "
+        "without `providers`).")
     covered_without_events: int = Field(
         description="Techniques only rules with no known event cover (cloud, SaaS, Linux...); "
         "no event choice changes them.")
