@@ -169,10 +169,7 @@ def layer(
 
 
 def _write(out: Path, text: str, entries: int) -> None:
-    if str(out) == "-":
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
+    render.write_output(out, text)
     sys.stderr.write(f"rulecat: wrote a Navigator layer with {entries} technique entries"
                      f"{'' if str(out) == '-' else f' to {out}'}\n")
 
