@@ -4,6 +4,14 @@ One implementation serves both paths: the build precomputes it per technique for
 default request (every source, deprecated rules left out, sub-techniques rolled up), and the
 read API computes it live for any other filters. Both feed it `PredicateTuple`s.
 
+A predicate that tests a derived measure of its field (`length(f) > 1000`, a ratio; see
+`measures.py`) is no indicator: its value is a threshold on a computed quantity, which two
+rules may compute differently (`replace`'s arguments are not kept). It counts in "fields
+filtered most" (the rule does filter on the field), with its operator labelled by the
+measure in `how` (`length gt`) and its threshold kept out of `samples`; it is left out of
+`indicators` and `exclusions`, and adds to no indicator's corpus reach (the writer's
+`compute_reach` skips it, so the stored answers and the live ones agree).
+
 The stored answers (`technique_aggregates`) are written from the catalog being built: all of
 them by a full build; by an incremental one, those of the techniques whose rules changed,
 and, in the others, the reach of indicators whose reach changed (`patch_reach`).
@@ -20,6 +28,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from .answers import FieldRow, IndicatorRow
+from .measures import stored_measure
 from .store.writer import SAME_INDICATOR
 
 
@@ -35,10 +44,17 @@ class PredicateTuple(NamedTuple):
     ind_field: str | None
     ind_operator: str
     ind_value: str
+    transforms: str = "[]"  # as stored: a JSON list
+
+    @property
+    def measure(self) -> str | None:
+        """The derived measure this predicate tests (`length`, ...), None for the value."""
+        return stored_measure(self.transforms)
 
 
 PREDICATE_COLUMNS = ("rule", "vendor", "polarity", "family", "field", "operator",
-                     "vendor_field", "value", "ind_field", "ind_operator", "ind_value")
+                     "vendor_field", "value", "ind_field", "ind_operator", "ind_value",
+                     "transforms")
 
 # The build stores this many rows of each list per technique; longer requests are live.
 PRECOMPUTED_LIMIT = 50
@@ -68,7 +84,8 @@ def aggregate(preds: Iterable[PredicateTuple], reach: Reach, limit: int) -> Aggr
 
 
 def field_rows(detect: list[PredicateTuple], limit: int) -> list[FieldRow]:
-    """Families (path + name of one object) with the most rules testing them."""
+    """Families (path + name of one object) with the most rules testing them; a measure's
+    test is labelled with it in `how` (`length gt`) and its threshold is no sample."""
     rules: dict[str, set[int]] = defaultdict(set)
     how: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     samples: dict[str, Counter[str]] = defaultdict(Counter)
@@ -78,8 +95,10 @@ def field_rows(detect: list[PredicateTuple], limit: int) -> list[FieldRow]:
         if p.family is None:
             continue
         rules[p.family].add(p.rule)
-        how[p.family][p.operator].add(p.rule)
-        samples[p.family][p.ind_value] += 1
+        measure = p.measure
+        how[p.family][f"{measure} {p.operator}" if measure else p.operator].add(p.rule)
+        if measure is None:
+            samples[p.family][p.ind_value] += 1
         merged[p.family].add(p.field or p.family)
         spellings[p.family][f"{p.vendor}:{p.vendor_field}"] += 1
     top = sorted(rules, key=lambda f: (-len(rules[f]), f))[:limit]
@@ -98,10 +117,13 @@ def field_rows(detect: list[PredicateTuple], limit: int) -> list[FieldRow]:
 def indicator_rows(
     preds: list[PredicateTuple], reach: Reach, limit: int, excluding: bool
 ) -> list[IndicatorRow]:
-    """The most common (field, operator, value) tests, with corpus reach."""
+    """The most common (field, operator, value) tests, with corpus reach; tests of a
+    derived measure are no indicators."""
     rules: dict[IndicatorKey, set[int]] = defaultdict(set)
     spellings: dict[IndicatorKey, Counter[str]] = defaultdict(Counter)
     for p in preds:
+        if p.measure is not None:
+            continue
         key = (p.ind_field, p.ind_operator, p.ind_value)
         rules[key].add(p.rule)
         spellings[key][f"{p.vendor}:{p.vendor_field or '(keyword)'} {p.operator} {p.value}"] += 1
@@ -182,7 +204,7 @@ def stored_predicates(
     out: dict[int, list[PredicateTuple]] = defaultdict(list)
     for row in conn.execute("""
         SELECT p.rule, r.vendor, p.polarity, p.family, p.field, p.operator, p.vendor_field,
-               p.value, p.ind_field, p.ind_operator, p.ind_value
+               p.value, p.ind_field, p.ind_operator, p.ind_value, p.transforms
         FROM temp.aggregated a JOIN predicates p ON p.rule = a.rule
         JOIN rules r ON r.rowid = p.rule ORDER BY p.rule, p.seq"""):
         out[row[0]].append(PredicateTuple(*row))

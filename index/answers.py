@@ -80,8 +80,10 @@ class FieldRow(BaseModel):
     field: str = Field(description="Canonical field; path and name of one object collapse.")
     merged: list[str] = Field(description="Canonical fields counted in this row.")
     rules: int = Field(description="Rules with a detect test on this field.")
-    how: dict[str, int] = Field(description="operator -> rules using it on this field.")
-    samples: list[str] = Field(description="Most common values tested (as normalized).")
+    how: dict[str, int] = Field(description="operator -> rules using it on this field; a "
+                                "test of a derived measure is named with it: `length gt`.")
+    samples: list[str] = Field(description="Most common values tested (as normalized; "
+                                           "measure thresholds left out).")
     vendor_fields: list[str] = Field(description="Spellings seen, as `vendor:field`.")
 
 
@@ -123,7 +125,8 @@ class PredicateRow(BaseModel):
     indicator: str | None = Field(
         None, description="`field operator value` used for counting, when it differs.")
     corpus_reach: int | None = Field(
-        None, description="Non-deprecated rules in the catalog that detect on this indicator.")
+        None, description="Non-deprecated rules in the catalog that detect on this indicator; "
+        "null for a test of a derived measure (`length`, arithmetic), which is no indicator.")
     exclusion_reach: int | None = Field(
         None, description="For an exclusion: non-deprecated rules in the catalog excluding it.")
 

@@ -32,6 +32,7 @@ from .answers import (
     TechniqueInfo, TechniqueRef, TopIndicators, VendorCount,
 )
 from .errors import CatalogMissing, InvalidArgument
+from .measures import stored_measure
 from .models import OPERATORS, VENDORS
 from .search import TextIndex, open_text_index
 from .search.answers import SearchResults
@@ -214,7 +215,7 @@ class Catalog:
         marks = ",".join("?" * len(vendor))
         sql = f"""
             SELECT rule, polarity, family, field, operator, vendor_field, value,
-                   ind_field, ind_operator, ind_value
+                   ind_field, ind_operator, ind_value, transforms
             FROM predicates WHERE rule IN ({marks})
         """
         return [PredicateTuple(r[0], vendor[r[0]], *r[1:])
@@ -353,8 +354,9 @@ class Catalog:
     def get_rule(self, rule_id: str, include_raw: bool = False) -> RuleDetail:
         r = self._find_rule(rule_id)
         doc = json.loads(r["doc"])
-        preds = [_predicate_row(p, *self._reach((p["ind_field"], p["ind_operator"],
-                                                  p["ind_value"])))
+        preds = [_predicate_row(p) if stored_measure(p["transforms"])  # no indicator: no reach
+                 else _predicate_row(p, *self._reach((p["ind_field"], p["ind_operator"],
+                                                      p["ind_value"])))
                  for p in self._predicates_of([r["rowid"]])]
         return RuleDetail(
             rule=_rule_row(r), description=r["description"], author=r["author"],

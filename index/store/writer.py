@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..measures import measured_sql
 from ..models import RuleRecord
 
 LEVEL_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
@@ -91,7 +92,8 @@ class CatalogWriter:
         )
 
     def compute_reach(self, only_touched: bool = False) -> None:
-        """Corpus reach per indicator: distinct non-deprecated rules with a detect test.
+        """Corpus reach per indicator: distinct non-deprecated rules with a detect test (not
+        counting tests of a derived measure, `measures.py`).
 
         With `only_touched`, for the keys in `temp.touched` alone, their old rows replaced
         (an incremental build's indicators); the join then starts from those keys.
@@ -104,12 +106,13 @@ class CatalogWriter:
             source = (f"temp.touched t CROSS JOIN predicates p ON "
                       f"{SAME_INDICATOR.format(a='p', b='t')} "
                       "CROSS JOIN rules r ON r.rowid = p.rule")
+        counted = f"NOT {measured_sql('p.transforms')}"  # a measure's test is no indicator
         self.conn.execute(
             f"""
             INSERT INTO indicators
             SELECT p.ind_field, p.ind_operator, p.ind_value,
-                   COUNT(DISTINCT CASE WHEN p.polarity = 'detect' THEN p.rule END),
-                   COUNT(DISTINCT CASE WHEN p.polarity = 'exclude' THEN p.rule END)
+                   COUNT(DISTINCT CASE WHEN p.polarity = 'detect' AND {counted} THEN p.rule END),
+                   COUNT(DISTINCT CASE WHEN p.polarity = 'exclude' AND {counted} THEN p.rule END)
             FROM {source}
             WHERE r.deprecated = 0
             GROUP BY p.ind_field, p.ind_operator, p.ind_value
