@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as _RichTable
 
 from rulecat.index.answers import (
     CatalogInfo, IndicatorRow, RuleDetail, RulesByField, TechniqueCoverage, TopIndicators,
 )
 from rulecat.index.errors import InvalidArgument
+from rulecat.index.measures import is_size
 from rulecat.index.models import VENDORS
 
 if TYPE_CHECKING:  # imported lazily at run time: a build's modules are heavy
@@ -237,9 +239,10 @@ def show_rules_by_field(a: RulesByField) -> None:
                   f"spellings {', '.join(a.aliases) or 'none'})")
     table = Table("level", "title", "tests", "rule")
     for r in a.rules:
-        tests = "\n".join(f"{p.polarity} {p.vendor_field} {p.operator} {p.value}"
-                          for p in r.predicates[:4])
-        table.add_row(r.level or "", r.title, tests, r.id)
+        tests = "\n".join(f"{p.polarity} " + predicate_text(
+            p.vendor_field or "(keyword)", p.operator, p.value, p.transforms)
+            for p in r.predicates[:4])
+        table.add_row(r.level or "", r.title, escape(tests), r.id)
     if a.rules:
         console.print(table)
     per_vendor = ", ".join(f"{v} {n}" for v, n in a.counts.items())
@@ -275,11 +278,35 @@ def show_rule(a: RuleDetail) -> None:
                       title_justify="left")
         for p in rows:
             n = p.exclusion_reach if p.exclusion_reach is not None else p.corpus_reach
-            table.add_row(p.selection or "", p.vendor_field or "(keyword)", p.operator, p.value,
-                          str(n))
+            field = tested(p.vendor_field or "(keyword)", p.transforms)
+            table.add_row(p.selection or "", escape(field), p.operator,
+                          escape(shown_value(p.value, p.transforms)), "-" if n is None else str(n))
         console.print(table)
     if a.raw:
         sys.stdout.write(a.raw if a.raw.endswith("\n") else a.raw + "\n")
+
+
+def predicate_text(field: str, operator: str, value: str, transforms: list[str]) -> str:
+    """A predicate's test as one line, with its transforms: `length(process.command_line) gt
+    1000`, `script_block_text gte 0.75 [replace,length,subtract,to_double,divide]`."""
+    return f"{tested(field, transforms)} {operator} {shown_value(value, transforms)}"
+
+
+def tested(field: str, transforms: list[str]) -> str:
+    """The field as the test reads it: wrapped in its transforms when they measure its size
+    or a position (`length(replace(f))`, no arithmetic after), else as it is."""
+    if not is_size(transforms):
+        return field
+    for name in transforms:  # innermost first
+        field = f"{name}({field})"
+    return field
+
+
+def shown_value(value: str, transforms: list[str]) -> str:
+    """The value, followed by `[transforms]` unless `tested` shows them around the field."""
+    if not transforms or is_size(transforms):
+        return value
+    return f"{value} [{','.join(transforms)}]"
 
 
 def show_info(a: CatalogInfo) -> None:

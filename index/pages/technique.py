@@ -32,6 +32,7 @@ from ..analytics.models import RecommendedEvent, TechniqueTelemetry
 from ..analytics.telemetry import technique_telemetry
 from ..api import MAX_LIMIT, Catalog
 from ..errors import RulecatError
+from ..measures import measure
 from ..models import VENDORS
 from .html import esc, link, page, plural, table, tag
 
@@ -262,7 +263,8 @@ def _authoring_guide(ind: TopIndicators) -> str:
         "<section id=\"guide\"><h2>Authoring guide</h2><p class=\"muted\">What "
         f"{who} (detect tests only; exclusions "
         "apart). Corpus reach: rules in the whole catalog that detect on the same test; "
-        "specific: no rule outside this technique has it.</p>"
+        "specific: no rule outside this technique has it. A test of a derived measure "
+        "(<code>length gt</code>, arithmetic) counts for its field but is no indicator.</p>"
         f"<h3>Fields filtered most</h3>{fields}<h3>Most common tests</h3>{tests}"
         f"<h3>Most common exclusions</h3>{excl if ind.exclusions else _none('exclusions')}"
         "</section>"
@@ -366,6 +368,8 @@ def _predicates(title: str, preds: list[PredicateRow], rule: RuleDetail) -> str:
 
 
 def _predicate_row(p: PredicateRow) -> list[str]:
+    """One test; one of a derived measure (`length`, arithmetic) says so in the op column and
+    has no reach, as it is no indicator."""
     field_cell = tag("code", p.field or p.vendor_field or "(keyword)")
     if p.vendor_field and p.vendor_field != p.field:
         field_cell += f'<br><span class="muted">as {esc(p.vendor_field)}</span>'
@@ -373,10 +377,13 @@ def _predicate_row(p: PredicateRow) -> list[str]:
     notes = [*p.transforms, *(["case-sensitive"] if p.case_sensitive else [])]
     if notes:
         value += f' <span class="muted">{esc(", ".join(notes))}</span>'
-    if p.indicator:
+    measured = measure(p.transforms)
+    if p.indicator and not measured:
         value += f'<br><span class="muted">counted as {esc(p.indicator)}</span>'
+    op = f"{measured} {p.operator}" if measured else p.operator
     reach = p.exclusion_reach if p.polarity == "exclude" else p.corpus_reach
-    return [esc(p.selection or ""), field_cell, esc(p.operator), value, esc(reach or 0)]
+    shown = "—" if measured else esc(reach or 0)
+    return [esc(p.selection or ""), field_cell, esc(op), value, shown]
 
 
 def _unparsed(rule: RuleDetail) -> str:
