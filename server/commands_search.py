@@ -52,7 +52,7 @@ def show_search(a: SearchResults) -> None:
     console.print(f"[bold]{escape(terms)}[/]: {a.total} rules (match {a.match}, {a.engine})",
                   highlight=False)
     if a.results:
-        table = Table("level", "title · why", "found in", "id")
+        table = Table("level", "title · why", "found in", "id", markup=True)
         for r in a.results:
             table.add_row(r.level or "", f"{escape(r.title)}\n[dim]{_bold(r.snippet)}[/]",
                           ", ".join(r.matched_in), r.id)

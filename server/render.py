@@ -6,12 +6,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console
-from rich.markup import escape
+from rich.console import Console, RenderableType
 from rich.table import Table as _RichTable
+from rich.text import Text
 
 from rulecat.index.answers import (
     CatalogInfo, IndicatorRow, RuleDetail, RulesByField, TechniqueCoverage, TopIndicators,
@@ -27,10 +27,19 @@ if TYPE_CHECKING:  # imported lazily at run time: a build's modules are heavy
 console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
-def Table(*columns: str, **kwargs: object) -> _RichTable:  # noqa: N802 - reads like rich's
-    """A compact table; a column named `id` or `rule`, or ending in ` id`, never wraps (ids
-    are copied)."""
-    table = _RichTable(box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)  # type: ignore[arg-type]
+class _PlainCells(_RichTable):
+    """A table whose string cells are shown as written: rule values hold brackets
+    (`*[char]*`, `[a-z]`) that rich would read as markup and drop."""
+
+    def add_row(self, *cells: RenderableType | None, **kwargs: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+def Table(*columns: str, markup: bool = False, **kwargs: object) -> _RichTable:  # noqa: N802
+    """A compact table (named like rich's); a column named `id` or `rule`, or ending in
+    ` id`, never wraps (ids are copied). String cells are plain text unless `markup`."""
+    kind = _RichTable if markup else _PlainCells
+    table = kind(box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)  # type: ignore[arg-type]
     for name in columns:
         table.add_column(name, no_wrap=name in ("id", "rule") or name.endswith(" id"),
                          overflow="fold")
@@ -167,7 +176,7 @@ def show_report(report) -> None:  # type: ignore[no-untyped-def]
         changed = [("re-read", report.files_reread), ("added", report.files_added),
                    ("removed", report.files_removed)]
         console.print("incremental: " + "; ".join(
-            f"{len(files)} {what}" + (f" ({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"
+            f"{len(files)} {what}" + (f" ({', '.join(files[:3])}{', ...' * (len(files) > 3)})"
                                       if files else "") for what, files in changed),
             highlight=False, markup=False)
     elif report.full_reason:
@@ -242,7 +251,7 @@ def show_rules_by_field(a: RulesByField) -> None:
         tests = "\n".join(f"{p.polarity} " + predicate_text(
             p.vendor_field or "(keyword)", p.operator, p.value, p.transforms)
             for p in r.predicates[:4])
-        table.add_row(r.level or "", r.title, escape(tests), r.id)
+        table.add_row(r.level or "", r.title, tests, r.id)
     if a.rules:
         console.print(table)
     per_vendor = ", ".join(f"{v} {n}" for v, n in a.counts.items())
@@ -279,8 +288,8 @@ def show_rule(a: RuleDetail) -> None:
         for p in rows:
             n = p.exclusion_reach if p.exclusion_reach is not None else p.corpus_reach
             field = tested(p.vendor_field or "(keyword)", p.transforms)
-            table.add_row(p.selection or "", escape(field), p.operator,
-                          escape(shown_value(p.value, p.transforms)), "-" if n is None else str(n))
+            table.add_row(p.selection or "", field, p.operator,
+                          shown_value(p.value, p.transforms), "-" if n is None else str(n))
         console.print(table)
     if a.raw:
         sys.stdout.write(a.raw if a.raw.endswith("\n") else a.raw + "\n")

@@ -79,3 +79,12 @@ def test_a_missing_corpora_folder_is_named_as_such(tmp_path: Path) -> None:
                 str(tmp_path / "c.sqlite"))
     assert done.returncode == 2
     assert f"--corpora {tmp_path / 'nowhere'}: folder not found" in done.stderr
+
+
+def test_values_with_brackets_are_shown_as_written(catalog_path: Path) -> None:
+    """Rich reads `[APT]` as markup; the Antivirus APT rule's wildcard keeps it."""
+    done = _cli("rule", "sigma:101a1877-2cf4-474d-abfd-7f6ac4788d1a", "--catalog",
+                str(catalog_path))
+    assert done.returncode == 0, done.stderr
+    assert ["selection", "Signature", "wildcard", "*[APT]*", "1"] in [
+        line.split() for line in done.stdout.splitlines()]
