@@ -69,10 +69,13 @@ class TechniqueCoverage(BaseModel):
     include_subtechniques: bool
     counts: dict[str, VendorCount] = Field(description="Per vendor, every rule in the answer.")
     events: list[EventRow] = Field(description="Log events the answer's rules rely on.")
-    rules: dict[str, list[RuleRow]] = Field(description="This page of rules, by vendor.")
-    total: int
+    rules: dict[str, list[RuleRow]] = Field(
+        description="This page, by vendor: each vendor's rules from `offset`, up to `limit` "
+        "of each (level, then title).")
+    total: int = Field(description="Rules in the answer, all vendors.")
     returned: int
-    next: dict[str, Any] | None = Field(None, description="Arguments for the next page.")
+    next: dict[str, Any] | None = Field(
+        None, description="Arguments for the next page, while some vendor has more rules.")
     notes: list[str] = Field(default_factory=list, description="Why an answer may be empty.")
 
 

@@ -91,7 +91,7 @@ class Catalog:
         technique_id: str,
         include_subtechniques: bool = True,
         filters: Filters | None = None,
-        limit: int = 20,
+        limit: int = 10,
         offset: int = 0,
     ) -> TechniqueCoverage:
         filters = self._check_filters(filters)
@@ -99,26 +99,27 @@ class Catalog:
         info = self._technique_info(technique_id)
         rows = self._technique_rules(info.id, include_subtechniques, filters)
 
+        by_vendor = _group(rows, "vendor")
         counts: dict[str, VendorCount] = {}
-        for vendor, group in _group(rows, "vendor").items():
+        for vendor, group in by_vendor.items():
             via = Counter(r["via"] for r in group)
             by_source = Counter(r["source"] for r in group)
             counts[vendor] = VendorCount(rules=len(group), via=_ordered(via, VIA_ORDER),
                                          sources=dict(by_source.most_common()))
-        page = rows[offset : offset + limit]
-        grouped: dict[str, list[RuleRow]] = defaultdict(list)
-        for r in page:
-            grouped[r["vendor"]].append(_rule_row(r))
+        # A page holds each vendor's rules from `offset`, `limit` of them: every vendor is on
+        # the first page, whatever the others' counts.
+        page = {vendor: [_rule_row(r) for r in group[offset : offset + limit]]
+                for vendor, group in by_vendor.items() if len(group) > offset}
+        longest = max(map(len, by_vendor.values()), default=0)
         nxt = None
-        if offset + limit < len(rows):
+        if offset + limit < longest:
             nxt = {"technique_id": info.id, "include_subtechniques": include_subtechniques,
                    **_filter_args(filters), "limit": limit, "offset": offset + limit}
         return TechniqueCoverage(
             technique=info, filters=filters, include_subtechniques=include_subtechniques,
             counts=counts, events=self._events_of([r["rowid"] for r in rows]),
-            rules=dict(grouped), total=len(rows), returned=len(page), next=nxt,
-            notes=self._notes(filters, len(rows), offset)
-            + _other_vendors([r["vendor"] for r in rows], grouped, offset),
+            rules=page, total=len(rows), returned=sum(map(len, page.values())), next=nxt,
+            notes=self._notes(filters, longest, offset),
         )
 
     def _notes(self, filters: Filters, total: int, offset: int) -> list[str]:

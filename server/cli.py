@@ -156,7 +156,9 @@ def coverage(
     technique_id: Annotated[str, typer.Argument(help="ATT&CK technique ID, e.g. T1559.001.")],
     no_subtechniques: NoSubtechniquesOpt = False,
     sources: SourcesOpt = None, vendors: VendorsOpt = None, include_deprecated: DeprecatedOpt = False,
-    limit: LimitOpt = 20, offset: OffsetOpt = 0, catalog: CatalogOpt = None, as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", help="Rules per vendor (1-200).")] = 10,
+    offset: Annotated[int, typer.Option("--offset", help="Of each vendor's rules.")] = 0,
+    catalog: CatalogOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Rules covering a technique, per vendor, and the events they rely on."""
     answer = _open(catalog).get_technique_coverage(

@@ -203,7 +203,9 @@ def show_coverage(a: TechniqueCoverage) -> None:
                        for v, c in a.counts.items())
     console.print(f"rules: {counts or 'none'}")
     for vendor, rows in a.rules.items():
-        table = Table("level", "title", "via", "id", title=vendor, title_justify="left")
+        of = a.counts[vendor].rules
+        shown = vendor if len(rows) == of else f"{vendor} · {len(rows)} of {of} on this page"
+        table = Table("level", "title", "via", "id", title=shown, title_justify="left")
         for r in rows:
             table.add_row(r.level or "", r.title, r.via or "", r.id)
         console.print(table)

@@ -45,7 +45,7 @@ from rulecat.index.models import VENDORS
 
 from .mcp_server import ToolContext, full_output_schemas
 
-TECHNIQUE_RULES = 50
+TECHNIQUE_RULES = 20  # per vendor
 TECHNIQUE_INDICATORS = 10
 EVENT_RULES = 50
 MAX_COMPLETIONS = 100  # the protocol's cap on one completion answer

@@ -28,8 +28,8 @@ def register(server: MCPServer, context: ToolContext) -> None:
         sources: Sources = None,
         vendors: Vendors = None,
         include_deprecated: IncludeDeprecated = False,
-        limit: Limit = 20,
-        offset: Offset = 0,
+        limit: Annotated[int, Field(description="Rules per vendor, 1-200.")] = 10,
+        offset: Annotated[int, Field(description="Of each vendor's rules.")] = 0,
     ) -> TechniqueCoverage:
         """Start here for a technique: rules per vendor (`via` says why), their log events."""
         with context.catalog() as cat:

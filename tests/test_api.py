@@ -69,12 +69,12 @@ def test_v19_id_unknown_to_attack_18_1_is_kept_and_flagged(sigma_catalog):
 def test_coverage_of_t1059_001_stays_under_16_kb_and_pages(sigma_catalog):
     first = sigma_catalog.get_technique_coverage("T1059.001")
     assert len(first.model_dump_json()) < 16_000
-    assert first.total == first.counts["sigma"].rules > 200 and first.returned == 20
+    assert first.total == first.counts["sigma"].rules > 200 and first.returned == 10
     assert first.next == {"technique_id": "T1059.001", "include_subtechniques": True,
-                          "limit": 20, "offset": 20}
+                          "limit": 10, "offset": 10}
     second = sigma_catalog.get_technique_coverage(**first.next)
     ids = [r.id for r in first.rules["sigma"]] + [r.id for r in second.rules["sigma"]]
-    assert len(set(ids)) == 40
+    assert len(set(ids)) == 20
 
 
 def test_deprecated_filter_and_vendor_filter_are_checked(sigma_catalog):
@@ -204,8 +204,25 @@ def test_vendor_names_are_accepted_in_any_case(sigma_catalog):
     assert answer.counts["sigma"].rules == 4 and answer.filters.vendors == ["sigma"]
 
 
-def test_a_first_page_of_one_vendor_says_where_the_others_begin(catalog):
-    answer = catalog.get_technique_coverage("T1003.001")
-    assert list(answer.rules) == ["sigma"]
-    sigma_rules = answer.counts["sigma"].rules
-    assert any(f"elastic from offset {sigma_rules}" in note for note in answer.notes)
+def test_every_vendor_is_on_the_first_page_and_pages_go_on_per_vendor(catalog):
+    """T1003.001 (LSASS Memory): 79 Sigma, 23 Elastic and 10 Splunk rules; a page holds up
+    to `limit` of each vendor's, from `offset` of each."""
+    first = catalog.get_technique_coverage("T1003.001")
+    counts = {vendor: c.rules for vendor, c in first.counts.items()}
+    assert counts == {"sigma": 79, "elastic": 23, "splunk": 10} and first.total == 112
+    assert {v: len(rows) for v, rows in first.rules.items()} == {
+        "sigma": 10, "elastic": 10, "splunk": 10}
+    assert first.returned == 30 and first.next is not None and first.next["offset"] == 10
+    assert first.rules["splunk"][0].title == "Access LSASS Memory for Dump Creation"
+    third = catalog.get_technique_coverage(**{**first.next, "offset": 20})
+    assert {v: len(rows) for v, rows in third.rules.items()} == {"sigma": 10, "elastic": 3}
+    last = catalog.get_technique_coverage("T1003.001", limit=20, offset=60)
+    assert {v: len(rows) for v, rows in last.rules.items()} == {"sigma": 19}
+    assert last.next is None
+    past = catalog.get_technique_coverage("T1003.001", offset=80)
+    assert past.returned == 0 and "offset 80 is past the end (79); use offset 0." in past.notes
+
+
+def test_three_vendor_coverage_of_t1059_001_stays_under_16_kb(catalog):
+    answer = catalog.get_technique_coverage("T1059.001")
+    assert answer.returned == 30 and len(answer.model_dump_json()) < 16_000
