@@ -230,6 +230,14 @@ class Catalog:
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    def _predicate_row(self, p: sqlite3.Row) -> PredicateRow:
+        """A predicate as answers show it, with the reach of its indicator (none for a test
+        of a derived measure: it is no indicator)."""
+        if stored_measure(p["transforms"]):
+            return _predicate_row(p)
+        return _predicate_row(p, *self._reach((p["ind_field"], p["ind_operator"],
+                                               p["ind_value"])))
+
     def _predicates_of(self, rule_rowids: list[int]) -> list[sqlite3.Row]:
         if not rule_rowids:
             return []
@@ -292,7 +300,7 @@ class Catalog:
             field=canonical, fields_matched=members, aliases=self._spellings_of(),
             value=value, operator=operator, polarity=polarity, exact=exact,
             technique=technique, filters=filters,
-            rules=[_field_match(rows[rowid], n) for rowid, n, _ in page],
+            rules=[self._field_match(rows[rowid], n) for rowid, n, _ in page],
             counts=dict(Counter(vendor for _, _, vendor in matched)),
             total=len(matched), returned=len(page), next=nxt,
             notes=self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched))
@@ -350,15 +358,16 @@ class Catalog:
             "SELECT field FROM fields WHERE family = ? ORDER BY field", (family,))]
         return family, members or [canonical]
 
+    def _field_match(self, rows: list[sqlite3.Row], matched: int) -> FieldMatch:
+        return FieldMatch(**_rule_row(rows[0]).model_dump(), matched=matched, predicates=[
+            self._predicate_row(p) for p in rows[:MAX_PREDICATES_SHOWN]])
+
     # -- one rule ----------------------------------------------------------------------
 
     def get_rule(self, rule_id: str, include_raw: bool = False) -> RuleDetail:
         r = self._find_rule(rule_id)
         doc = json.loads(r["doc"])
-        preds = [_predicate_row(p) if stored_measure(p["transforms"])  # no indicator: no reach
-                 else _predicate_row(p, *self._reach((p["ind_field"], p["ind_operator"],
-                                                      p["ind_value"])))
-                 for p in self._predicates_of([r["rowid"]])]
+        preds = [self._predicate_row(p) for p in self._predicates_of([r["rowid"]])]
         return RuleDetail(
             rule=_rule_row(r), description=r["description"], author=r["author"],
             license=r["license"], date=r["date"], modified=r["modified"],
@@ -589,11 +598,6 @@ def shown(value: object) -> str:
 def _number(n: int) -> str:
     """An integer for a message; an absurd one is not spelled out."""
     return str(n) if abs(n) < 10**18 else f"a {n.bit_length()}-bit number"
-
-
-def _field_match(rows: list[sqlite3.Row], matched: int) -> FieldMatch:
-    return FieldMatch(**_rule_row(rows[0]).model_dump(), matched=matched,
-                      predicates=[_predicate_row(p) for p in rows[:MAX_PREDICATES_SHOWN]])
 
 
 def _value_test(

@@ -226,3 +226,19 @@ def test_every_vendor_is_on_the_first_page_and_pages_go_on_per_vendor(catalog):
 def test_three_vendor_coverage_of_t1059_001_stays_under_16_kb(catalog):
     answer = catalog.get_technique_coverage("T1059.001")
     assert answer.returned == 30 and len(answer.model_dump_json()) < 16_000
+
+
+def test_rules_by_field_tests_carry_the_reach_get_rule_gives(catalog):
+    """Corpus reach is always an integer where a test is an indicator, in every answer."""
+    answer = catalog.find_rules_by_field("Image", value="regsvr32", limit=5)
+    for match in answer.rules:
+        rule = catalog.get_rule(match.id)
+        shown = {(p.selection, p.vendor_field, p.value): p
+                 for p in rule.detection + rule.exclusions}
+        for p in match.predicates:
+            assert isinstance(p.corpus_reach, int)
+            assert p.corpus_reach == shown[(p.selection, p.vendor_field, p.value)].corpus_reach
+    excluded = catalog.find_rules_by_field("user.id", value="S-1-5-18", polarity="exclude",
+                                           exact=True, limit=1)
+    assert all(isinstance(p.exclusion_reach, int) and p.exclusion_reach > 0
+               for m in excluded.rules for p in m.predicates)
