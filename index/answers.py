@@ -40,6 +40,10 @@ class EventRow(BaseModel):
     rules: int = Field(description="How many rules in the answer rely on this event.")
 
 
+class EventUse(EventRow):
+    vendors: dict[str, int] = Field(description="Rules relying on the event, per vendor.")
+
+
 class TechniqueInfo(BaseModel):
     id: str
     name: str | None
@@ -68,7 +72,7 @@ class TechniqueCoverage(BaseModel):
     filters: Filters
     include_subtechniques: bool
     counts: dict[str, VendorCount] = Field(description="Per vendor, every rule in the answer.")
-    events: list[EventRow] = Field(description="Log events the answer's rules rely on.")
+    events: list[EventUse] = Field(description="Log events the answer's rules rely on.")
     rules: dict[str, list[RuleRow]] = Field(
         description="This page, by vendor: each vendor's rules from `offset`, up to `limit` "
         "of each (level, then title).")

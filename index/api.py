@@ -27,7 +27,7 @@ from .aggregates import PRECOMPUTED_LIMIT, Aggregates, PredicateTuple, aggregate
 from .attack.matching import excerpt
 from .compare import SourceComparison, compare
 from .answers import (
-    CatalogInfo, EventRow, FieldMatch, FieldRow, Filters, IndicatorRow, PredicateRow,
+    CatalogInfo, EventUse, FieldMatch, FieldRow, Filters, IndicatorRow, PredicateRow,
     ReportSummary, RuleDetail, RuleEvent, RuleRow, RulesByField, SourceInfo, TechniqueCoverage,
     TechniqueInfo, TechniqueRef, TopIndicators, VendorCount,
 )
@@ -160,19 +160,27 @@ class Catalog:
         self.db.executemany("INSERT OR IGNORE INTO temp.picked VALUES (?)",
                             ((r,) for r in rule_rowids))
 
-    def _events_of(self, rule_rowids: list[int]) -> list[EventRow]:
+    def _events_of(self, rule_rowids: list[int]) -> list[EventUse]:
         if not rule_rowids:
             return []
         self._pick(rule_rowids)
         sql = """
-            SELECT e.provider, e.event_id, COALESCE(ev.title, '') AS title,
+            SELECT e.provider, e.event_id, COALESCE(ev.title, '') AS title, r.vendor,
                    COUNT(DISTINCT e.rule) AS n
             FROM rule_events e JOIN temp.picked p ON p.rule = e.rule
+            JOIN rules r ON r.rowid = e.rule
             LEFT JOIN events ev ON ev.provider = e.provider AND ev.event_id = e.event_id
-            GROUP BY e.provider, e.event_id ORDER BY n DESC, e.provider, e.event_id
+            GROUP BY e.provider, e.event_id, r.vendor
         """
-        return [EventRow(provider=r[0], event_id=r[1], title=r[2], rules=r[3])
-                for r in self.db.execute(sql)]
+        events: dict[tuple[str, int], EventUse] = {}
+        for provider, event_id, title, vendor, n in self.db.execute(sql):
+            row = events.setdefault((provider, event_id), EventUse(
+                provider=provider, event_id=event_id, title=title, rules=0, vendors={}))
+            row.rules += n  # a rule has one vendor: the vendors' counts add up
+            row.vendors[vendor] = n
+        for row in events.values():
+            row.vendors = {v: row.vendors[v] for v in VENDORS if v in row.vendors}
+        return sorted(events.values(), key=lambda e: (-e.rules, e.provider, e.event_id))
 
     # -- top indicators ----------------------------------------------------------------
 

@@ -211,9 +211,11 @@ def show_coverage(a: TechniqueCoverage) -> None:
         console.print(table)
     _notes(a.notes)
     if a.events:
-        table = Table("provider", "event", "title", "rules", title="events", title_justify="left")
+        table = Table("provider", "event", "title", "rules", "per vendor", title="events",
+                      title_justify="left")
         for e in a.events:
-            table.add_row(e.provider, str(e.event_id), e.title, str(e.rules))
+            table.add_row(e.provider, str(e.event_id), e.title, str(e.rules),
+                          ", ".join(f"{v} {n}" for v, n in e.vendors.items()))
         console.print(table)
     _more(a.total, a.returned, a.next)
 

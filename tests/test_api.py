@@ -242,3 +242,16 @@ def test_rules_by_field_tests_carry_the_reach_get_rule_gives(catalog):
                                            exact=True, limit=1)
     assert all(isinstance(p.exclusion_reach, int) and p.exclusion_reach > 0
                for m in excluded.rules for p in m.predicates)
+
+
+def test_coverage_events_say_which_vendors_rules_rely_on_them(catalog):
+    """T1559.001 across vendors: Sysmon 3 by the two Sigma network-connection rules and three
+    Elastic DCOM ones; Sysmon 10 by Sigma's CMSTP rule; Sysmon 11 by Splunk's DynamicWrapperX
+    detection; per-vendor counts add up to the event's."""
+    events = {(e.provider, e.event_id): e
+              for e in catalog.get_technique_coverage("T1559.001").events}
+    assert events[("Sysmon", 3)].vendors == {"sigma": 2, "elastic": 3}
+    assert events[("Sysmon", 10)].vendors == {"sigma": 1}
+    assert events[("Sysmon", 11)].vendors == {"splunk": 1}
+    assert events[("Sysmon", 1)].vendors == {"elastic": 8, "splunk": 1}
+    assert all(sum(e.vendors.values()) == e.rules for e in events.values())

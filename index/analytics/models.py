@@ -10,13 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..answers import EventRow, Filters, RuleRow, TechniqueInfo
+from ..answers import EventRow, EventUse, Filters, RuleRow, TechniqueInfo
 
 # -- events --------------------------------------------------------------------------------
-
-
-class EventUse(EventRow):
-    vendors: dict[str, int] = Field(description="Rules relying on the event, per vendor.")
 
 
 class EventTechnique(BaseModel):
@@ -179,7 +175,7 @@ class TechniqueTelemetry(BaseModel):
         description="Windows events MITRE's analytics name, each marked covered or not.")
     covered: int = Field(description="Recommended events some rule for it relies on.")
     rules: int = Field(description="Rules in the technique's answer.")
-    rule_events: list[EventRow] = Field(
+    rule_events: list[EventUse] = Field(
         description="Events the technique's rules rely on that MITRE's analytics do not name.")
     data_sources: list[DataSourceRow] = Field(
         description="Other log sources MITRE names (not Windows events), first 20.")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..answers import EventRow, Filters
@@ -99,7 +99,7 @@ def technique_telemetry(
 
 
 def _recommended(
-    cat: Catalog, rows: list[_Row], used: dict[Event, EventRow], filters: Filters,
+    cat: Catalog, rows: list[_Row], used: Mapping[Event, EventRow], filters: Filters,
 ) -> list[RecommendedEvent]:
     grouped: dict[Event, list[_Row]] = defaultdict(list)
     for row in rows:
