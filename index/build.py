@@ -183,20 +183,27 @@ class BuildContext:
     registry: FieldRegistry
     events: EventCatalog
     families: dict[str, str]
-
-    @cached_property
-    def fingerprint(self) -> dict[str, str]:
-        """What the catalog is built from (`inputs_fingerprint`), hashed once per build."""
-        return inputs_fingerprint(self.inputs)
+    fingerprint: dict[str, str]  # what the catalog is built from (`inputs_fingerprint`)
 
 
 def _load_context(inputs: BuildInputs, stages: dict[str, float]) -> BuildContext:
+    """ATT&CK and the mapping tables: from the context cache when it has them for these
+    inputs (`context_cache`), else loaded and derived, then kept there."""
+    from . import context_cache
+
     with stage(stages, "attack"):
-        attack = load_attack(inputs.attack, inputs.attack_index, inputs.version_map)
+        fingerprint = inputs_fingerprint(inputs)
+        cached = context_cache.load(fingerprint)
+        if not (isinstance(cached, tuple) and len(cached) == 3
+                and isinstance(cached[0], Attack) and isinstance(cached[1], FieldRegistry)):
+            cached = None
+        attack = cached[0] if cached else load_attack(
+            inputs.attack, inputs.attack_index, inputs.version_map)
     with stage(stages, "mappings"):
-        registry = FieldRegistry.load()
-        events = EventCatalog.load()
-    return BuildContext(inputs, attack, registry, events, registry.families())
+        registry, events = cached[1:] if cached else (FieldRegistry.load(), EventCatalog.load())
+    if not cached:
+        context_cache.save(fingerprint, (attack, registry, events))
+    return BuildContext(inputs, attack, registry, events, registry.families(), fingerprint)
 
 
 def _plan_update(
