@@ -30,7 +30,6 @@ Decisions:
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -46,6 +45,7 @@ from ..parsers import ParsedQuery, QueryParseError
 from ..parsers.values import exists_predicate, unescape, value_predicate
 from ..sources import rule_url
 from .limits import MAX_NESTING, MAX_QUERY_CHARS, nesting_depth_over, read_rule_text
+from .walk import rule_files_under
 
 RULE_FOLDERS: tuple[str, ...] = ("rules", "rules_building_block")
 RULE_SUFFIX = ".toml"
@@ -87,12 +87,7 @@ def elastic_rule_files(root: Path) -> list[Path]:
         return []
     folders = [root / name for name in RULE_FOLDERS
                if (root / name).is_dir() and not (root / name).is_symlink()] or [root]
-    files: list[Path] = []
-    for folder in folders:
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            files.extend(Path(dirpath, n) for n in filenames if n.endswith(RULE_SUFFIX))
-    return sorted(files)
+    return rule_files_under(folders, (RULE_SUFFIX,))
 
 
 def read_elastic_file(

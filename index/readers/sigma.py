@@ -19,7 +19,6 @@ over 10,000 characters leaves its rule unparsed.
 from __future__ import annotations
 
 import copy
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ..parsers.sigma_detection import extract_predicates
 from ..errors import RuleFileError
 from ..sources import rule_url
 from .limits import MAX_CONDITION_CHARS, read_rule_text
+from .walk import rule_files_under
 from .yamlsafe import (
     DuplicateKeyError, YamlDocument, YamlLimitError, error_line, load_yaml_document_list,
 )
@@ -69,14 +69,7 @@ def sigma_rule_files(root: Path) -> list[Path]:
     ) if root.is_dir() else []
     if not folders and root.is_dir():
         folders = [root]
-    files: list[Path] = []
-    for folder in folders:
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            files.extend(
-                Path(dirpath, name) for name in filenames if name.endswith(RULE_SUFFIXES)
-            )
-    return sorted(files)
+    return rule_files_under(folders, RULE_SUFFIXES)
 
 
 def read_sigma_file(

@@ -36,7 +36,6 @@ Decisions:
 
 from __future__ import annotations
 
-import os
 import re
 import zlib
 from collections import Counter
@@ -57,6 +56,7 @@ from ..parsers.spl import parse_spl
 from ..parsers.spl_macros import MacroLibrary
 from ..sources import rule_url
 from .limits import MAX_QUERY_CHARS, read_rule_text
+from .walk import rule_files_under
 from .yamlsafe import DuplicateKeyError, YamlLimitError, error_line, load_yaml_document_list
 
 DETECTIONS = "detections"
@@ -255,12 +255,8 @@ def splunk_rule_files(root: Path) -> list[Path]:
     root = Path(root)
     detections = root / DETECTIONS
     top = detections if detections.is_dir() and not detections.is_symlink() else root
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        skip = SUPPORT_FOLDERS if Path(dirpath) == root else ()
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in skip]
-        files.extend(Path(dirpath, n) for n in filenames if n.endswith(RULE_SUFFIXES))
-    return sorted(files)
+    skip = SUPPORT_FOLDERS if top == root else ()
+    return rule_files_under([top], RULE_SUFFIXES, skip)
 
 
 def read_splunk_file(
