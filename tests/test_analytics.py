@@ -193,7 +193,7 @@ def test_first_picks_are_sysmon_1_then_elastic_defend_1(catalog):
     sysmon_1 = _techniques_of(catalog, "Sysmon", 1)
     defend_1 = _techniques_of(catalog, "Elastic Defend", 1)
     assert len(sysmon_1) == 319
-    assert second.total_techniques == len(sysmon_1 | defend_1) == 379
+    assert second.total_techniques == len(sysmon_1 | defend_1) == 378
     best_alone = max(len(_techniques_of(catalog, p, i)) for p, i in catalog.db.execute(
         "SELECT DISTINCT provider, event_id FROM rule_events"))
     assert best_alone == 319
@@ -310,8 +310,12 @@ def test_an_id_the_named_log_lacks_is_the_windows_provider_that_defines_it():
         ("Windows PowerShell", 400), ("Windows PowerShell", 403)]
     assert named("WinEventLog:Security", "EventCode=4103, 4663") == [
         ("PowerShell", 4103), ("Security", 4663)]
-    # No provider defines it: kept as MITRE states it.
+    # Security defines it (Domain Policy was changed): kept as MITRE states it.
     assert named("WinEventLog:Security", "EventCode=4739") == [("Security", 4739)]
+    # User32's shutdown event is the System log's (v18.1's AN1538 names it under Security).
+    assert named("WinEventLog:Security", "EventCode=1074") == [("System", 1074)]
+    # No provider defines it: kept as MITRE states it.
+    assert named("WinEventLog:Security", "EventCode=1166") == [("Security", 1166)]
 
 
 def test_t1059_001_powershell_engine_events_are_the_windows_powershell_log(catalog):

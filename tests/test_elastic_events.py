@@ -30,7 +30,7 @@ def test_elastic_defend_is_a_provider_with_numbered_event_kinds(catalog):
     assert "Elastic Defend" in catalog.providers()
     assert catalog.title("Elastic Defend", 1) == "Process start (exec, fork)"
     assert catalog.title("Elastic Defend", 4) == "DNS lookup"
-    assert [i for _, i, _ in catalog.events("Elastic Defend")] == list(range(1, 16))
+    assert [i for _, i, _ in catalog.events("Elastic Defend")] == list(range(1, 17))
 
 
 def test_a_process_start_rule_relies_on_defend_sysmon_and_security_starts(catalog):
@@ -143,8 +143,23 @@ def test_a_real_security_rule_relies_on_its_event_code(elastic_root):
 
 def test_a_real_eql_sequence_relies_on_each_steps_events(elastic_root):
     assert rule_events(elastic_root, "rules/windows/command_and_control_iexplore_via_com.toml"
-                       ) == [("Elastic Defend", 11, "index"), ("Elastic Defend", 4, "index"),
-                             ("Elastic Defend", 1, "index")]
+                       ) == [("Elastic Defend", 11, "index"), ("Elastic Defend", 1, "index"),
+                             ("Elastic Defend", 4, "index")]  # in step order
+
+
+def test_a_step_naming_its_event_code_does_not_hide_the_other_steps_events(elastic_root):
+    # [process where event.type == "start" and process.name : "rundll32.exe"]
+    # [process where event.code == "7" and ...]: a Sysmon process start, then image load.
+    assert rule_events(elastic_root, "rules/windows/credential_access_suspicious_comsvcs_imageload.toml") == [
+        ("Sysmon", 1, "index"), ("Security", 4688, "index"), ("Sysmon", 7, "predicate")]
+
+
+def test_each_step_narrows_its_own_kinds(elastic_root):
+    # compiler start, linker file creation, exec, then uid_change: the file step is a
+    # creation (not the process steps' `change`), the last step a process change.
+    assert rule_events(elastic_root, "rules/linux/privilege_escalation_uid_change_post_compilation.toml") == [
+        ("Elastic Defend", 1, "index"), ("Elastic Defend", 5, "index"),
+        ("Elastic Defend", 16, "index")]
 
 
 def test_a_real_image_load_rule_reads_sysmon_7_through_winlogbeat(elastic_root):

@@ -5,9 +5,12 @@ The method, stated in every answer (`METHOD`):
 * A rule is usable once ANY one of its events is collected. A rule's several events are
   alternatives for the same telemetry (a Sigma `process_creation` rule reads Sysmon 1 or
   Security 4688; an Elastic rule reads Elastic Defend 1 or Sysmon 1), not parts that must
-  all arrive. The catalog does not record the rare rules that need two events together
-  (a Splunk data source "Sysmon EventID 1 AND Sysmon EventID 11"); they count the same way,
-  so the table is optimistic for them.
+  all arrive. The catalog does not record which rules need two events together (a Splunk
+  data source "Sysmon EventID 1 AND Sysmon EventID 11", about 30 detections; an EQL
+  sequence whose steps read different events, a process start then an image load); they
+  count the same way, so the table is optimistic for them.
+  TODO: record each event's part of the rule (a step, a data source's AND) so a rule is
+  usable only when every part has a collected event; greedy picks then need pairs.
 * A technique is detectable once one of its rules is usable; its rules are counted as in
   `coverage_gaps` (a parent's include its sub-techniques' rules unless
   `include_subtechniques=false`). Techniques are those of the loaded ATT&CK version in scope

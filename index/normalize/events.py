@@ -229,6 +229,7 @@ def _load_catalog() -> EventCatalog:
 # --------------------------------------------------------------------------- Elastic
 
 _CODE_FIELDS = ("event.code", "winlog.event_id")
+_STEP = re.compile(r"step\d+")  # an EQL sequence or sample step (`parsers.eql`)
 _DATASET_FIELDS = ("event.dataset", "data_stream.dataset")
 _PROVIDER_FIELDS = ("event.provider", "winlog.provider_name")
 _WINDOWS = "windows"  # events.yaml's name for "any Windows channel"
@@ -308,7 +309,24 @@ class ElasticEventMap:
         self, catalog: EventCatalog, indices: list[str], predicates: list[Predicate],
         categories: list[str],
     ) -> list[EventRef]:
-        """The events one rule relies on (see the class docstring)."""
+        """The events one rule relies on (see the class docstring). An EQL sequence's or
+        sample's are those of its steps, each mapped on its own: a step testing `event.code`
+        names its event without hiding the others' (`until` and missing-event steps, which
+        detect nothing, select none)."""
+        steps: dict[str, list[Predicate]] = {}
+        for pred in predicates:
+            if pred.selection and _STEP.fullmatch(pred.selection):
+                steps.setdefault(pred.selection, []).append(pred)
+        if not steps:
+            return self._events(catalog, indices, predicates, categories)
+        return _unique(ref for step in steps.values()
+                       if any(p.polarity == "detect" for p in step)
+                       for ref in self._events(catalog, indices, step, []))
+
+    def _events(
+        self, catalog: EventCatalog, indices: list[str], predicates: list[Predicate],
+        categories: list[str],
+    ) -> list[EventRef]:
         values = _detected_values(predicates)
         tested = {_field_key(p.vendor_field) for p in predicates if p.vendor_field}
         providers = self._providers(indices, values)
