@@ -112,7 +112,7 @@ def test_the_reader_registry_serves_this_module():
         ("rules/windows/latin1.yml", 3, "not UTF-8"),
         ("rules/windows/no_detection.yml", 1, "no `detection` section"),
         ("rules/windows/top_level_list.yml", 1, "not a mapping (found a YAML list)"),
-        ("rules/windows/unknown_modifier.yml", 1, "Unknown modifier 'endswithh'"),
+        ("rules/windows/unknown_modifier.yml", 6, "Unknown modifier 'endswithh'"),
         ("rules/windows/empty.yml", None, "empty file"),
     ],
 )
@@ -163,6 +163,20 @@ def test_documents_that_are_not_rules_are_rejected(tmp_path, text, reason):
     assert rules == []
     assert [r.path for r in rejections] == ["x.yml"]
     assert reason in rejections[0].reason
+
+
+def test_a_pysigma_error_points_at_the_line_of_the_key_it_is_about(tmp_path):
+    (tmp_path / "x.yml").write_text(
+        "title: ok\nid: not-a-uuid\nlogsource: {product: windows}\n"
+        "detection: {sel: {A: 1}, condition: sel}\n"
+        "---\ntitle: two\nlogsource: {product: windows}\n"
+        "detection: {sel: {A: 1}, condition: sel}\nlevel: severe\n"
+    )
+    rules, rejections = read_sigma_file("acme", tmp_path, tmp_path / "x.yml")
+    assert rules == []
+    assert [(r.line, r.reason.split(":")[0]) for r in rejections] == [
+        (2, "document 1"), (9, "document 2")]
+    assert "UUID" in rejections[0].reason and "level" in rejections[1].reason
 
 
 def test_one_bad_document_in_a_multi_document_file_costs_only_that_document(tmp_path):

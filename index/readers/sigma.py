@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from sigma.correlations import SigmaCorrelationRule
@@ -151,9 +151,10 @@ def read_sigma_file(
         if "detection" not in body and "correlation" not in body:
             reject(f"{label}no `detection` section: not a Sigma rule", doc.line)
             continue
-        record, references, error = _record(source, root, rel, n, body, raw)
-        if error is not None or record is None:
-            reject(f"{label}{error}", doc.line)
+        record, references, problem = _record(source, root, rel, n, body, raw)
+        if problem is not None or record is None:
+            reason, key = problem or _Problem("no rule")
+            reject(f"{label}{reason}", _key_line(text, doc.line, key) or doc.line)
             continue
         if record.native_id in used_ids:  # e.g. an `id` in an `action: global` template
             record.native_id = f"{record.native_id}#{n}"
@@ -177,10 +178,15 @@ rule_files = sigma_rule_files
 read_file = read_sigma_file
 
 
+class _Problem(NamedTuple):
+    reason: str
+    key: str | None = None  # the top-level key it is about, to point at its line
+
+
 def _record(
     source: str, root: Path, rel: str, n: int, body: dict[str, Any], raw: str
-) -> tuple[RuleRecord | None, list[str] | None, str | None]:
-    """(record, correlation references or None, error) for one Sigma document."""
+) -> tuple[RuleRecord | None, list[str] | None, _Problem | None]:
+    """(record, correlation references or None, problem) for one Sigma document."""
     is_correlation = "correlation" in body
     try:
         if is_correlation:
@@ -188,13 +194,47 @@ def _record(
         else:
             parsed = SigmaRule.from_dict(body, collect_errors=True)
     except Exception as exc:  # pySigma raises a few errors even when collecting them
-        return None, None, f"pySigma: {_message(exc)}"
+        return None, None, _Problem(f"pySigma: {_message(exc)}", _error_key(exc))
     if parsed.errors:
-        return None, None, "pySigma: " + "; ".join(_message(e) for e in parsed.errors)
+        return None, None, _Problem("pySigma: " + "; ".join(_message(e) for e in parsed.errors),
+                                    _error_key(parsed.errors[0]))
     try:
-        return _build(source, root, rel, n, parsed, raw)
+        rule, references, _ = _build(source, root, rel, n, parsed, raw)
     except Exception as exc:  # metadata pySigma let through but the record refuses
-        return None, None, f"unreadable rule metadata: {_message(exc)}"
+        return None, None, _Problem(f"unreadable rule metadata: {_message(exc)}")
+    return rule, references, None
+
+
+# pySigma's error classes (`Sigma<Name>Error`) -> the rule key they are about, where the
+# lower-cased name is not the key itself.
+_ERROR_KEYS = {"identifier": "id", "condition": "detection", "modifier": "detection",
+               "value": "detection", "regularexpression": "detection", "tag": "tags",
+               "correlationcondition": "correlation", "correlationtype": "correlation",
+               "timespan": "correlation"}
+_RULE_KEYS = {"id", "title", "name", "status", "level", "date", "modified", "description",
+              "author", "references", "license", "logsource", "detection", "tags",
+              "falsepositives", "fields", "related", "scope", "taxonomy", "correlation"}
+
+
+def _error_key(exc: BaseException) -> str | None:
+    """The top-level key a pySigma error is about (`SigmaIdentifierError` -> `id`)."""
+    name = type(exc).__name__.removeprefix("Sigma").removesuffix("Error").lower()
+    key = _ERROR_KEYS.get(name, name)
+    return key if key in _RULE_KEYS else None
+
+
+def _key_line(text: str, start: int, key: str | None) -> int | None:
+    """The 1-based line of top-level `key:` in the document starting at line `start`."""
+    if key is None:
+        return None
+    lines = text.splitlines()
+    for number in range(max(start, 1), len(lines) + 1):
+        line = lines[number - 1]
+        if number > start and _DOC_MARKER.match(line):
+            return None
+        if line.startswith(f"{key}:"):
+            return number
+    return None
 
 
 def _build(
