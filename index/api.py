@@ -709,10 +709,13 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
         rejections=[f"{r['source']}:{r['path']}:{r['line'] or ''}: {r['reason']}"
                     for r in rejections[:20]],
         rejections_total=len(rejections), unparsed_rules=len(report["unparsed"]),
+        parsed=[f"{s['name']} {language} {n['parsed']}/{n['rules']}" for s in sources
+                for language, n in (s.get("languages") or {}).items()],
         unknown_techniques=[f"{u['technique_id']} ({_rules(u['rules'])})"
                             for u in report["unknown_techniques"]],
         unmapped_fields=[f"{u['vendor']}:{u['vendor_field']} ({u['predicates']})"
-                         for u in report["unmapped_fields"][:10]],
+                         for u in sorted(report["unmapped_fields"],
+                                         key=lambda u: -u["predicates"])[:10]],
         unmapped_fields_total=len(report["unmapped_fields"]),
         aliases_derived=(report.get("fields") or {}).get("aliases_derived", 0),
         aliases_hand_added=(report.get("fields") or {}).get("aliases_hand_added", 0),

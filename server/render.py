@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table as _RichTable
+from rich.markup import escape
 from rich.text import Text
 
 from rulecat.index.answers import (
@@ -348,11 +350,43 @@ def show_info(a: CatalogInfo) -> None:
                   f"{rep.unparsed_rules}; adds up: {rep.adds_up}")
     for line in rep.rejections:
         console.print(f"  rejected {line}", markup=False, highlight=False)
+    if rep.parsed:
+        console.print(f"parsed whole: {' · '.join(rep.parsed)}", highlight=False)
+    if rep.unmapped_fields:
+        console.print(f"unmapped fields ({rep.unmapped_fields_total}), most used: "
+                      f"{', '.join(rep.unmapped_fields)}", markup=False, highlight=False)
+
+
+def plural(n: int, word: str) -> str:
+    """`1 rule`, `2 rules`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _notes(notes: list[str]) -> None:
     for note in notes:
-        console.print(f"[yellow]note[/] {note}", highlight=False)
+        console.print(f"[yellow]note[/] {escape(cli_words(note))}", highlight=False)
+
+
+# MCP tools and their CLI twins: answers and errors name the tools, the CLI says commands.
+TOOL_COMMANDS = {
+    "get_technique_coverage": "coverage", "top_indicators": "indicators",
+    "find_rules_by_field": "rules-by-field", "get_rule": "rule", "catalog_info": "info",
+    "search_rules": "search", "get_event_coverage": "event", "list_events": "events",
+    "coverage_gaps": "gaps", "events_to_collect": "collect",
+    "technique_telemetry": "telemetry", "telemetry_gaps": "telemetry-gaps",
+    "navigator_layer": "layer", "compare_sources": "compare",
+}
+_TOOL_NAME = re.compile(rf"\b({'|'.join(TOOL_COMMANDS)})\b")
+_ARGUMENTS = {"vendors=[...]": "--vendor", "sources=[...]": "--source-name"}
+
+
+def cli_words(text: str) -> str:
+    """A note or error in the CLI's words: `rulecat events` for list_events, `--vendor` for
+    vendors=[...]."""
+    text = _TOOL_NAME.sub(lambda m: f"`rulecat {TOOL_COMMANDS[m.group(1)]}`", text)
+    for tool_words, cli in _ARGUMENTS.items():
+        text = text.replace(tool_words, cli)
+    return text
 
 
 def _via(via: dict[str, int]) -> str:

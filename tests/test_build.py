@@ -33,6 +33,12 @@ def test_report_adds_up_against_an_independent_walk_of_the_corpus(catalog_path):
         assert source["files_read"] == source["files_indexed"] + source["files_rejected"]
     assert info.rules == sum(s["rules_indexed"] for s in report["sources"])
     assert info.report.adds_up
+    # Parse rates per source and language (the two Splunk rules left are deprecated AWS ones).
+    assert {"sigma sigma 3780/3780", "elastic kuery 792/792", "elastic eql 1081/1081",
+            "elastic esql 212/212", "elastic lucene 1/1", "splunk spl 1709/1711"} <= set(
+        info.report.parsed)
+    counts = [int(u.rsplit("(", 1)[1].rstrip(")")) for u in info.report.unmapped_fields]
+    assert counts == sorted(counts, reverse=True) and len(counts) == 10  # most used first
 
 
 def test_sigma_skipped_files_are_the_four_outside_the_rule_folders(catalog_path):
