@@ -225,14 +225,35 @@ FEATURE_COMMANDS: tuple[str, ...] = ("commands_report", "commands_analytics", "c
                                      "commands_sources", "commands_sync")
 
 
+# Said after click's "No such option: -e" for `-enc`: most often a value, not an option.
+DASH_VALUE_HINT = ("A value that starts with '-' goes after '--', options before it: "
+                   "rulecat rules-by-field --limit 5 -- CommandLine -enc")
+
+
 def main() -> None:
     for name in FEATURE_COMMANDS:
         import_module(f"{__package__}.{name}").register(app)
     try:
-        app()
+        # Not standalone: click's usage errors come here, to be shown with a hint.
+        code = app(standalone_mode=False)
     except RulecatError as exc:
-        sys.stderr.write(f"rulecat: {exc}\n")
+        sys.stderr.write(f"rulecat: {render.cli_words(str(exc))}\n")
         raise SystemExit(2) from None
+    except typer.Abort:
+        sys.stderr.write("Aborted.\n")
+        raise SystemExit(1) from None
+    except Exception as exc:
+        # click's usage errors (typer may vendor its own click: matched by what they do).
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if show is None or not isinstance(exit_code, int):
+            raise
+        show()
+        option = str(getattr(exc, "option_name", "") or "")
+        if type(exc).__name__ == "NoSuchOption" and not option.startswith("--"):
+            sys.stderr.write(f"{DASH_VALUE_HINT}\n")
+        raise SystemExit(exit_code) from None
+    if isinstance(code, int) and code:  # typer.Exit(code)
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -208,7 +208,8 @@ def show_events(a: EventList) -> None:
 
 def show_gaps(a: CoverageGaps) -> None:
     o = a.overall
-    console.print(f"ATT&CK {a.attack_version}: {o.total} techniques, {o.covered} covered "
+    console.print(f"ATT&CK {a.attack_version}: {o.total} techniques and sub-techniques, "
+                  f"{o.covered} covered "
                   f"({o.covered_pct}%), {o.one_rule} with one rule, {o.no_rule} with none")
     sources = list(a.tactics[0].sources) if a.tactics else []
     table = Table("tactic", "total", "none", "one", "covered", "%", "subs none/total",

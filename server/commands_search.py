@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from rulecat.index.search.answers import SearchResults
 
+from . import render
 from .cli import (
     CatalogOpt, DeprecatedOpt, JsonOpt, LimitOpt, OffsetOpt, SourcesOpt, VendorsOpt, _emit,
     _filters, _open,
@@ -61,7 +62,7 @@ def show_search(a: SearchResults) -> None:
         console.print(f"did you mean [bold]{escape(s.term)}[/] ({s.rules} rules) "
                       f"instead of {escape(s.instead_of)}?", highlight=False)
     for note in a.notes:
-        console.print(f"[yellow]note[/] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note[/] {escape(render.cli_words(note))}", highlight=False)
     if a.next:
         console.print(f"[dim]{a.returned} of {a.total}; next page: --offset {a.next['offset']}[/]")
 

@@ -30,14 +30,15 @@ def compare(
 
 def show_comparison(c: SourceComparison) -> None:
     console = render.console
-    console.print(f"[bold]{c.a}[/] vs [bold]{c.b}[/]: {c.a} covers {c.techniques_a} "
-                  f"techniques, {c.b} {c.techniques_b}; {c.techniques_only_in_a} only in {c.a}")
+    console.print(f"[bold]{c.a}[/] vs [bold]{c.b}[/]: {c.a} covers "
+                  f"{render.plural(c.techniques_a, 'technique')}, {c.b} {c.techniques_b}; "
+                  f"{c.techniques_only_in_a} only in {c.a}")
     if c.only_in_a:
         table = render.Table("technique", "name", f"{c.a} rules")
         for t in c.only_in_a:
             table.add_row(t.id, t.name or "", str(t.rules))
         console.print(table)
-    console.print(f"{c.rules_a} rules in {c.a}: {c.rules_fully_in_b} with every indicator in "
+    console.print(f"{render.plural(c.rules_a, 'rule')} in {c.a}: {c.rules_fully_in_b} with every indicator in "
                   f"{c.b}, {c.rules_partly_in_b} with some, {c.rules_new} with none")
     # Title over id in one cell, so the two ids never squeeze the titles to a letter a line.
     table = render.Table(f"{c.a} rule", f"indicators in {c.b}", f"closest {c.b} rule")

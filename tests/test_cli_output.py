@@ -88,3 +88,25 @@ def test_values_with_brackets_are_shown_as_written(catalog_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert ["selection", "Signature", "wildcard", "*[APT]*", "1"] in [
         line.split() for line in done.stdout.splitlines()]
+
+
+def test_a_value_starting_with_a_dash_gets_the_double_dash_hint(catalog_path: Path) -> None:
+    out = _cli("rules-by-field", "--catalog", str(catalog_path), "CommandLine", "-enc")
+    assert out.returncode == 2
+    assert "No such option: -e" in out.stderr
+    assert "goes after '--'" in out.stderr and "-- CommandLine -enc" in out.stderr
+    # A misspelled long option gets click's suggestion, not the hint.
+    out = _cli("coverage", "--limt", "3", "T1003")
+    assert out.returncode == 2 and "Possible options: --limit" in out.stderr
+    assert "goes after" not in out.stderr
+
+
+def test_errors_and_notes_name_cli_commands_not_mcp_tools(catalog_path: Path) -> None:
+    out = _cli("event", "--catalog", str(catalog_path), "Sysmon", "99")
+    assert out.returncode == 2
+    assert "`rulecat events` shows them all" in out.stderr and "list_events" not in out.stderr
+    out = _cli("rule", "--catalog", str(catalog_path), "sigma:nope")
+    assert "find ids with `rulecat coverage` or `rulecat rules-by-field`" in out.stderr
+    out = _cli("rules-by-field", "--catalog", str(catalog_path), "Image", "--limit", "3")
+    assert out.returncode == 0
+    assert "pass --vendor for one vendor's" in " ".join(out.stdout.split())

@@ -197,7 +197,8 @@ HEATMAP_CSS = """
 .matrix { display: grid; grid-template-columns: repeat(var(--cols), minmax(0, 1fr));
           gap: 6px; align-items: start; }
 .tactic h2 { font-size: 12.5px; margin: 0 0 4px; padding: 4px 2px; line-height: 1.2;
-             border-bottom: 2px solid var(--ink); min-height: 44px; }
+             border-bottom: 2px solid var(--ink); min-height: 44px;
+             hyphens: auto; overflow-wrap: anywhere; }
 .tactic h2 small { display: block; font-weight: 400; color: var(--muted); font-size: 11px; }
 .cell { border-radius: 3px; padding: 3px 5px 4px; margin-bottom: 3px; font-size: 11px;
         line-height: 1.2; break-inside: avoid; border: 1px solid rgba(0, 0, 0, .06); }
@@ -205,7 +206,7 @@ HEATMAP_CSS = """
 .cell .id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 10px;
             opacity: .85; }
 .cell .n { font-weight: 700; font-size: 12px; }
-.cell .name { display: block; overflow-wrap: anywhere; }
+.cell .name { display: block; hyphens: auto; overflow-wrap: anywhere; }
 .cell .subs { display: flex; flex-wrap: wrap; align-items: center; gap: 2px; margin-top: 3px; }
 .cell .subs i { display: inline-block; width: 7px; height: 7px; border-radius: 1px;
                 outline: 1px solid rgba(0, 0, 0, .25); }
