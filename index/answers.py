@@ -199,6 +199,11 @@ class RuleDetail(BaseModel):
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Vendor metadata, e.g. Splunk's expanded_search.")
     events: list[RuleEvent]
+    events_needed: list[list[str]] = Field(
+        default_factory=list,
+        description="When the rule needs events together (an EQL sequence's steps, a Splunk "
+                    "data source 'A AND B'): each list is one requirement, met by any of its "
+                    "events ('Sysmon 1'). Empty: any one of `events` will do.")
     parsed: bool
     unparsed_reason: str | None
     detection: list[PredicateRow]

@@ -38,7 +38,7 @@ from .search import TextIndex, open_text_index
 from .search.answers import SearchResults
 from .search.searcher import SearchRequest, search_rules
 from .sources import Provenance, SourceProvenance
-from .store import open_catalog
+from .store import SCHEMA_VERSION, open_catalog
 from .store.writer import LEVEL_RANK
 
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
@@ -75,6 +75,13 @@ class Catalog:
             raise CatalogMissing(
                 f"{self.path} is not a rulecat catalog ({exc}). Rebuild it: "
                 "`rulecat build --corpora ../shared/corpora --catalog PATH`.") from None
+        built_by = self.meta.get("schema_version")
+        if built_by != SCHEMA_VERSION:
+            self.db.close()
+            raise CatalogMissing(
+                f"{self.path} was built by another rulecat version (catalog schema {built_by}; "
+                f"this one reads {SCHEMA_VERSION}). Rebuild it: `rulecat build` with the same "
+                "sources, e.g. `rulecat build --corpora ../shared/corpora`.")
         self.attack_version = self.meta.get("attack_version", "unknown")
         self.source_names = [r[0] for r in self.db.execute("SELECT name FROM sources")]
         self._text_indexes: dict[str, TextIndex] = {}  # opened on first search, per engine
@@ -385,7 +392,8 @@ class Catalog:
             falsepositives=doc["falsepositives"], related_rules=doc["related_rules"],
             grouping_fields=doc.get("grouping_fields", []), indices=doc.get("indices", []),
             data_sources=doc.get("data_sources", []), extra=doc.get("extra", {}),
-            events=self._rule_events(r["rowid"]), parsed=bool(r["parsed"]),
+            events=self._rule_events(r["rowid"]),
+            events_needed=self._events_needed(r["rowid"]), parsed=bool(r["parsed"]),
             unparsed_reason=r["unparsed_reason"],
             detection=[p for p in preds if p.polarity == "detect"],
             exclusions=[p for p in preds if p.polarity == "exclude"],
@@ -424,6 +432,18 @@ class Catalog:
                  ORDER BY e.provider, e.event_id"""
         return [RuleEvent(provider=r[0], event_id=r[1], title=r[2], origin=r[3])
                 for r in self.db.execute(sql, (rowid,))]
+
+    def _events_needed(self, rowid: int) -> list[list[str]]:
+        """The rule's requirements, when it has more than one (see `RuleDetail`)."""
+        rows = self.db.execute("SELECT provider, event_id, clauses FROM rule_events "
+                               "WHERE rule = ?", (rowid,)).fetchall()
+        bits = 0
+        for _, _, clauses in rows:
+            bits |= clauses
+        if bits.bit_count() < 2:
+            return []
+        return [[f"{p} {i}" for p, i, clauses in rows if clauses >> n & 1]
+                for n in range(bits.bit_length()) if bits >> n & 1]
 
     # -- full-text search --------------------------------------------------------------
 

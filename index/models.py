@@ -63,6 +63,10 @@ class EventRef(BaseModel):
     event_id: int
     origin: Literal["logsource", "predicate", "data_source", "index"] = "logsource"
     title: str | None = None  # for an event the event catalog lacks (e.g. a Splunk data source)
+    # The requirements this event can meet, one bit each (`normalize.events.required_events`):
+    # a rule is usable once every bit of its events' `clauses` is met by a collected event.
+    # One requirement (1) unless the rule needs events together (an EQL sequence's steps).
+    clauses: int = 1
 
 
 class RuleRecord(BaseModel):

@@ -244,6 +244,9 @@ def show_collect(a: EventsToCollect) -> None:
                       str(p.total_techniques), f"{p.total_pct}", str(p.rules),
                       ", ".join(p.examples[:3]))
     console.print(table)
+    if a.only_together:
+        console.print(f"{a.only_together} more reachable techniques need two or more of the "
+                      "events left at once (sequences, 'A AND B' data sources).")
     console.print(f"[dim]{a.method}[/]")
     render._more(a.total, a.returned, a.next)
 

@@ -285,6 +285,10 @@ def show_rule(a: RuleDetail) -> None:
     console.print(f"techniques: {techniques}", markup=False, highlight=False)
     console.print("events: " + ", ".join(f"{e.provider} {e.event_id} ({e.title})"
                                          for e in a.events))
+    if a.events_needed:
+        console.print("needs together: " + "; and ".join(" or ".join(need)
+                                                        for need in a.events_needed),
+                      highlight=False)
     for title, rows, reach in (("detection", a.detection, "reach"),
                                ("exclusions", a.exclusions, "excluded by")):
         if not rows:

@@ -4,6 +4,8 @@ analytics. Pinned values were checked by hand against the rule files and the STI
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import json
 import re
 from pathlib import Path
@@ -169,35 +171,47 @@ def test_gaps_filter_platforms_and_reject_unknown_ones(catalog):
 
 # -- events to collect ---------------------------------------------------------------------
 
-_TECHNIQUES_OF_EVENT = """
-    SELECT DISTINCT tr.technique FROM rule_events e
-    JOIN rules r ON r.rowid = e.rule AND r.deprecated = 0
-    JOIN technique_rules tr ON tr.rule = e.rule
+_RULE_TECHNIQUES = """
+    SELECT DISTINCT tr.rule, tr.technique FROM technique_rules tr
+    JOIN rules r ON r.rowid = tr.rule AND r.deprecated = 0
     JOIN techniques t ON t.id = tr.technique AND t.known = 1 AND t.deprecated = 0
         AND t.revoked_by IS NULL
-    WHERE e.provider = ? AND e.event_id = ?
 """
 
 
+def _detectable(catalog, events: set[tuple[str, int]]) -> set[str]:
+    """Techniques whose rules `events` make usable: every requirement bit of a rule met by
+    one of them. Recomputed from the catalog's rows, apart from collect.py."""
+    full: dict[int, int] = defaultdict(int)
+    met: dict[int, int] = defaultdict(int)
+    for rule, provider, event_id, clauses in catalog.db.execute(
+            "SELECT rule, provider, event_id, clauses FROM rule_events"):
+        full[rule] |= clauses
+        if (provider, event_id) in events:
+            met[rule] |= clauses
+    usable = {rule for rule, bits in met.items() if bits == full[rule]}
+    return {t for rule, t in catalog.db.execute(_RULE_TECHNIQUES) if rule in usable}
+
+
 def _techniques_of(catalog, provider: str, event_id: int) -> set[str]:
-    return {r[0] for r in catalog.db.execute(_TECHNIQUES_OF_EVENT, (provider, event_id))}
+    return _detectable(catalog, {(provider, event_id)})
 
 
 def test_first_picks_are_sysmon_1_then_elastic_defend_1(catalog):
     answer = events_to_collect(catalog, limit=5)
     first, second = answer.picks[:2]
-    assert (first.provider, first.event_id, first.new_techniques) == ("Sysmon", 1, 319)
+    assert (first.provider, first.event_id, first.new_techniques) == ("Sysmon", 1, 316)
     assert (second.provider, second.event_id) == ("Elastic Defend", 1)
-    # Independently, in SQL: Sysmon 1 reaches the most techniques of any event alone, and
-    # Elastic Defend 1 adds the running total's difference.
+    # Independently: Sysmon 1 reaches the most techniques of any event alone, and Elastic
+    # Defend 1 adds the running total's difference.
     sysmon_1 = _techniques_of(catalog, "Sysmon", 1)
-    defend_1 = _techniques_of(catalog, "Elastic Defend", 1)
-    assert len(sysmon_1) == 319
-    assert second.total_techniques == len(sysmon_1 | defend_1) == 378
+    assert len(sysmon_1) == 316
+    both = _detectable(catalog, {("Sysmon", 1), ("Elastic Defend", 1)})
+    assert second.total_techniques == len(both) == 371
     best_alone = max(len(_techniques_of(catalog, p, i)) for p, i in catalog.db.execute(
-        "SELECT DISTINCT provider, event_id FROM rule_events"))
-    assert best_alone == 319
-    assert first.total_pct == round(100 * 319 / 691, 1)
+        "SELECT DISTINCT provider, event_id FROM rule_events").fetchall())
+    assert best_alone == 316
+    assert first.total_pct == round(100 * 316 / 691, 1)
 
 
 def test_running_total_grows_to_the_reachable_techniques(catalog):
@@ -206,12 +220,13 @@ def test_running_total_grows_to_the_reachable_techniques(catalog):
     assert totals == sorted(totals) and all(p.new_techniques > 0 for p in answer.picks)
     assert totals[-1] == answer.reachable == 467
     assert answer.in_scope == 691 and answer.total == len(answer.picks)
-    assert "ANY one of its events" in answer.method
+    assert "any one of its events" in answer.method and "each step" in answer.method
+    assert answer.only_together == 0
 
 
 def test_collected_events_start_the_count_and_are_never_picked(catalog):
     answer = events_to_collect(catalog, collected=["Security:4688", "sysmon 1"], limit=200)
-    expected = _techniques_of(catalog, "Security", 4688) | _techniques_of(catalog, "Sysmon", 1)
+    expected = _detectable(catalog, {("Security", 4688), ("Sysmon", 1)})
     assert answer.detectable_at_start == len(expected)
     assert [(e.provider, e.event_id) for e in answer.collected] == [
         ("Security", 4688), ("Sysmon", 1)]
@@ -229,10 +244,10 @@ def test_events_to_collect_pages_with_next(catalog):
 
 
 
-def _techniques_of_providers(catalog, providers: tuple[str, ...]) -> set[str]:
-    sql = _TECHNIQUES_OF_EVENT.replace("e.provider = ? AND e.event_id = ?",
-                                       f"e.provider IN ({','.join('?' * len(providers))})")
-    return {r[0] for r in catalog.db.execute(sql, providers)}
+def _events_of_providers(catalog, providers: tuple[str, ...]) -> set[tuple[str, int]]:
+    return {(p, i) for p, i in catalog.db.execute(
+        f"SELECT DISTINCT provider, event_id FROM rule_events WHERE provider IN "
+        f"({','.join('?' * len(providers))})", providers)}
 
 
 def test_providers_limit_the_picks_and_reachable_to_those_sensors(catalog):
@@ -241,18 +256,18 @@ def test_providers_limit_the_picks_and_reachable_to_those_sensors(catalog):
     assert answer.providers == ["Sysmon", "Security"]
     assert {p.provider for p in answer.picks} == {"Sysmon", "Security"}
     first, second = answer.picks[:2]
-    assert (first.provider, first.event_id, first.new_techniques) == ("Sysmon", 1, 319)
-    assert (second.provider, second.event_id, second.new_techniques) == ("Sysmon", 13, 18)
-    assert second.total_techniques == 337
-    # Independently, in SQL: Sysmon 13 adds the most to Sysmon 1 of any candidate event.
+    assert (first.provider, first.event_id, first.new_techniques) == ("Sysmon", 1, 316)
+    assert (second.provider, second.event_id, second.new_techniques) == ("Sysmon", 13, 19)
+    assert second.total_techniques == 335
+    # Independently: Sysmon 13 adds the most to Sysmon 1 of any candidate event.
     sysmon_1 = _techniques_of(catalog, "Sysmon", 1)
-    gains = {(p, i): len(_techniques_of(catalog, p, i) - sysmon_1) for p, i in catalog.db.execute(
-        "SELECT DISTINCT provider, event_id FROM rule_events "
-        "WHERE provider IN ('Sysmon', 'Security')")}
-    assert max(gains.values()) == gains[("Sysmon", 13)] == 18
+    gains = {e: len(_detectable(catalog, {("Sysmon", 1), e}) - sysmon_1)
+             for e in _events_of_providers(catalog, ("Sysmon", "Security"))}
+    assert max(gains.values()) == gains[("Sysmon", 13)] == 19
     # Reachable: every technique some Sysmon or Security event's rules cover; the rest of
     # the unfiltered 467 lies behind other providers' events.
-    assert answer.reachable == len(_techniques_of_providers(catalog, ("Sysmon", "Security")))
+    assert answer.reachable == len(_detectable(
+        catalog, _events_of_providers(catalog, ("Sysmon", "Security"))))
     assert answer.reachable == 387 == answer.picks[-1].total_techniques
     whole = events_to_collect(catalog, limit=1)
     assert (whole.providers, whole.outside_providers) == ([], 0)
@@ -266,7 +281,8 @@ def test_collected_events_outside_providers_count_but_are_not_picked(catalog):
                                limit=2)
     defend_1 = _techniques_of(catalog, "Elastic Defend", 1)
     assert answer.detectable_at_start == len(defend_1)
-    assert answer.reachable == len(defend_1 | _techniques_of_providers(catalog, ("Sysmon",)))
+    assert answer.reachable == len(_detectable(
+        catalog, {("Elastic Defend", 1)} | _events_of_providers(catalog, ("Sysmon",))))
     assert all(p.provider == "Sysmon" for p in answer.picks)
     assert answer.next == {"collected": ["Elastic Defend:1"], "providers": ["Sysmon"],
                            "limit": 2, "offset": 2}
@@ -381,3 +397,11 @@ def test_telemetry_gaps_add_up_and_list_only_unmatched_techniques(catalog):
             "WHERE r.deprecated = 0 AND e.provider = ? AND e.event_id = ?",
             (unused.provider, unused.event_id)).fetchone()[0]
         assert used == 0
+
+
+def test_get_rule_says_which_events_a_sequence_needs_together(catalog):
+    rule = catalog.get_rule("elastic:c5c9f591-d111-4cf8-baec-c26a39bc31ef")
+    assert rule.rule.title == "Potential Credential Access via Renamed COM+ Services DLL"
+    assert rule.events_needed == [["Security 4688", "Sysmon 1"], ["Sysmon 7"]]
+    # One requirement (any event will do): nothing to say.
+    assert catalog.get_rule("sigma:3b4b232a-af90-427c-a22f-30b0c0837b95").events_needed == []

@@ -131,6 +131,17 @@ def test_a_file_that_is_not_a_catalog_says_to_rebuild(tmp_path: Path):
         Catalog(empty)
 
 
+def test_a_catalog_of_another_schema_says_to_rebuild(attack_inputs: BuildInputs, tmp_path: Path):
+    attack_inputs.sources = [SourceSpec(name="acme", vendor="sigma", root=FILES / "sigma")]
+    old = tmp_path / "old.sqlite"
+    build_catalog(attack_inputs, old)
+    with sqlite3.connect(old) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(CatalogMissing, match="another rulecat version .*schema 2.*Rebuild it"):
+        Catalog(old)
+
+
 def test_the_walk_lists_every_entry_but_real_folders_as_rglob_does(tmp_path: Path):
     root = tmp_path / "src"
     (root / "a" / "b").mkdir(parents=True)

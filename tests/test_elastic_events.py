@@ -154,6 +154,14 @@ def test_a_step_naming_its_event_code_does_not_hide_the_other_steps_events(elast
         ("Sysmon", 1, "index"), ("Security", 4688, "index"), ("Sysmon", 7, "predicate")]
 
 
+def test_each_step_is_a_requirement_of_its_own(elastic_root):
+    rel = "rules/windows/credential_access_suspicious_comsvcs_imageload.toml"
+    (rule,), _ = read_elastic_file("elastic", elastic_root, elastic_root / rel)
+    # The start needs Sysmon 1 or Security 4688; the image load needs Sysmon 7.
+    assert [(e.provider, e.event_id, e.clauses) for e in rule.events] == [
+        ("Sysmon", 1, 0b01), ("Security", 4688, 0b01), ("Sysmon", 7, 0b10)]
+
+
 def test_each_step_narrows_its_own_kinds(elastic_root):
     # compiler start, linker file creation, exec, then uid_change: the file step is a
     # creation (not the process steps' `change`), the last step a process change.

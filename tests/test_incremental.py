@@ -20,6 +20,7 @@ from rulecat.index.answers import Filters
 from rulecat.index.api import Catalog
 from rulecat.index.build import BuildInputs, SourceSpec, build_catalog, inputs_from_corpora
 from rulecat.index.report import BuildReport
+from rulecat.index.store import SCHEMA_VERSION
 
 PROCESS_CREATION = "rules/windows/process_creation"
 SIGMA_EDITED = f"{PROCESS_CREATION}/proc_creation_win_7zip_exfil_dmp_files.yml"
@@ -412,7 +413,8 @@ def test_reasons_for_a_full_build(small, tmp_path: Path):
     assert reason(renamed) == "rulecat code changed since the catalog was built"
     with sqlite3.connect(catalog) as conn:
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    assert reason(renamed) == "the catalog has schema 1; this rulecat writes schema 2"
+    assert reason(renamed) == \
+        f"the catalog has schema 1; this rulecat writes schema {SCHEMA_VERSION}"
 
 
 def need_whoosh() -> None:

@@ -235,6 +235,21 @@ def test_compound_data_source_gives_both_sysmon_events(splunk_root):
     assert rule.data_sources == ["Sysmon EventID 1 AND Sysmon EventID 11"]
     assert [(e.provider, e.event_id, e.origin) for e in rule.events] == [
         ("Sysmon", 1, "data_source"), ("Sysmon", 11, "data_source")]
+    # Both are needed: two requirements, one event each.
+    assert [e.clauses for e in rule.events] == [0b01, 0b10]
+
+
+def test_data_sources_are_alternatives_and_their_and_parts_requirements(splunk_root):
+    # "Sysmon EventID 1 AND Sysmon EventID 12", "Sysmon EventID 1 AND Sysmon EventID 13":
+    # Sysmon 1 is needed, with Sysmon 12 or 13.
+    rule = read(splunk_root,
+                "detections/endpoint/disable_defender_enhanced_notification.yml")
+    assert [(e.provider, e.event_id, e.clauses) for e in rule.events] == [
+        ("Sysmon", 1, 0b01), ("Sysmon", 12, 0b10), ("Sysmon", 13, 0b10)]
+    # Listed data sources read the same way as the search's `EventCode=4624 OR ...`.
+    either = read(splunk_root,
+                  "detections/endpoint/detect_computer_changed_with_anonymous_account.yml")
+    assert [e.clauses for e in either.events] == [1, 1]
 
 
 def test_metadata_of_a_real_detection(splunk_root):

@@ -2,22 +2,22 @@
 
 The method, stated in every answer (`METHOD`):
 
-* A rule is usable once ANY one of its events is collected. A rule's several events are
-  alternatives for the same telemetry (a Sigma `process_creation` rule reads Sysmon 1 or
-  Security 4688; an Elastic rule reads Elastic Defend 1 or Sysmon 1), not parts that must
-  all arrive. The catalog does not record which rules need two events together (a Splunk
-  data source "Sysmon EventID 1 AND Sysmon EventID 11", about 30 detections; an EQL
-  sequence whose steps read different events, a process start then an image load); they
-  count the same way, so the table is optimistic for them.
-  TODO: record each event's part of the rule (a step, a data source's AND) so a rule is
-  usable only when every part has a collected event; greedy picks then need pairs.
+* A rule is usable once each of its requirements has a collected event. Most rules have
+  one, which any of their events meets: the events are alternatives for the same
+  telemetry (a Sigma `process_creation` rule reads Sysmon 1 or Security 4688; an Elastic
+  rule reads Elastic Defend 1 or Sysmon 1). An EQL sequence has one per step (a process
+  start, then an image load), a Splunk data source `Sysmon EventID 1 AND Sysmon EventID 11`
+  one per part, and a Splunk detection with several data sources is usable through any one
+  of them (`normalize.events.required_events`; about 130 Elastic and 30 Splunk rules).
 * A technique is detectable once one of its rules is usable; its rules are counted as in
   `coverage_gaps` (a parent's include its sub-techniques' rules unless
   `include_subtechniques=false`). Techniques are those of the loaded ATT&CK version in scope
   (tactics, platforms), the same denominator as `coverage_gaps`.
 * Greedy marginal gain: repeatedly pick the event that makes the most techniques newly
   detectable, given `collected` and the events picked above it; ties go to the event more
-  rules rely on, then by provider and id. The list ends when no event adds a technique.
+  rules rely on, then by provider and id. The list ends when no event adds a technique;
+  techniques whose rules need two or more events not yet picked are counted in
+  `only_together`.
   Greedy is the standard approximation for this max-coverage problem (within 1 - 1/e of
   the best choice of the same number of events).
 * Rules with no known event (cloud audit logs, SaaS, many Linux rules) never become usable
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..answers import EventRow, Filters
@@ -46,8 +47,9 @@ from .scope import (
 )
 
 METHOD = (
-    "A rule is usable once ANY one of its events is collected (its events are alternatives "
-    "for the same telemetry, e.g. Sysmon 1 or Security 4688); a technique is detectable "
+    "A rule is usable once any one of its events is collected (alternatives for the same "
+    "telemetry, e.g. Sysmon 1 or Security 4688), except that an EQL sequence needs an event "
+    "for each step and a Splunk data source 'A AND B' both parts; a technique is detectable "
     "once one of its rules is usable. Each pick is the event adding the most techniques "
     "given the events above it (greedy marginal gain)."
 )
@@ -56,11 +58,25 @@ _EVENT = re.compile(r"^\s*(?P<provider>.+?)\s*[:\s]\s*(?P<id>\d+)\s*$")
 
 @dataclass
 class _Universe:
-    """Per event, the in-scope techniques its rules cover, with rule counts."""
+    """The rules through which in-scope techniques can become detectable by events."""
 
-    techniques: dict[Event, set[str]] = field(default_factory=lambda: defaultdict(set))
-    weight: dict[Event, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    rules: Counter[Event] = field(default_factory=Counter)
+    needs: dict[int, dict[Event, int]]  # rule -> event -> the requirements it meets
+    full: dict[int, int]  # rule -> all its requirements' bits
+    techniques: dict[int, list[str]]  # rule -> its in-scope techniques
+    by_event: dict[Event, list[int]] = field(default_factory=lambda: defaultdict(list))
+    rules: Counter[Event] = field(default_factory=Counter)  # rules relying on each event
+
+    def met(self, events: set[Event]) -> dict[int, int]:
+        """rule -> the requirements `events` meet."""
+        found: dict[int, int] = defaultdict(int)
+        for event in events:
+            for rule in self.by_event.get(event, ()):
+                found[rule] |= self.needs[rule][event]
+        return found
+
+    def detectable(self, met: dict[int, int]) -> set[str]:
+        return {t for rule, bits in met.items() if bits == self.full[rule]
+                for t in self.techniques[rule]}
 
 
 def parse_event(cat: Catalog, text: str) -> Event:
@@ -72,40 +88,68 @@ def parse_event(cat: Catalog, text: str) -> Event:
     return resolve_provider(cat, match["provider"]), int(match["id"])
 
 
-def _universe(events_of: dict[int, set[Event]], in_scope: set[str],
+def _universe(events_of: dict[int, dict[Event, int]], in_scope: set[str],
               rules_of: dict[str, dict[int, RuleInfo]]) -> _Universe:
     by_rule: dict[int, list[str]] = defaultdict(list)
     for tech, rules in rules_of.items():
         if tech in in_scope:
             for rowid in rules:
                 by_rule[rowid].append(tech)
-    found = _Universe()
+    u = _Universe(needs={}, full={}, techniques={})
     for rowid, events in events_of.items():
         for event in events:
-            found.rules[event] += 1
-            for tech in by_rule.get(rowid, ()):
-                found.techniques[event].add(tech)
-                found.weight[event][tech] += 1
+            u.rules[event] += 1
+        if rowid in by_rule:
+            u.needs[rowid] = events
+            u.full[rowid] = _bits(events.values())
+            u.techniques[rowid] = by_rule[rowid]
+            for event in events:
+                u.by_event[event].append(rowid)
+    return u
+
+
+def _bits(clauses: Iterable[int]) -> int:
+    found = 0
+    for bits in clauses:
+        found |= bits
     return found
 
 
 def _greedy(
-    u: _Universe, start: set[str], only: list[str] | None = None,
+    u: _Universe, have: set[Event], only: list[str] | None = None,
 ) -> list[tuple[Event, list[str]]]:
-    """Picks in order, each with the techniques it adds; candidates are the events of
-    `only`'s providers, or every event."""
-    remaining = {e: techs - start for e, techs in u.techniques.items()
-                 if not only or e[0] in only}
+    """Picks in order, each with the techniques it adds (those most of its newly usable
+    rules cover first); candidates are the events of `only`'s providers, or every event."""
+    met = u.met(have)
+    detectable = u.detectable(met)
+    candidates = {e for e in u.by_event if e not in have and (not only or e[0] in only)}
     picks: list[tuple[Event, list[str]]] = []
-    while remaining:
-        best = min(remaining, key=lambda e: (-len(remaining[e]), -u.rules[e], e))
-        gained = remaining.pop(best)
+    gains = {e: _gain(u, met, e) for e in candidates}
+    while candidates:
+        best = min(candidates, key=lambda e: (-len(gains[e].keys() - detectable), -u.rules[e], e))
+        gained = {t: n for t, n in gains[best].items() if t not in detectable}
         if not gained:
             break
-        picks.append((best, sorted(gained, key=lambda t: (-u.weight[best][t], t))))
-        for e in remaining:
-            remaining[e] -= gained
+        picks.append((best, sorted(gained, key=lambda t: (-gained[t], t))))
+        candidates.remove(best)
+        detectable |= set(gained)
+        changed = u.by_event[best]
+        for rule in changed:
+            met[rule] |= u.needs[rule][best]
+        # Only the events of rules whose requirements just changed can gain differently.
+        for event in {e for rule in changed for e in u.needs[rule]} & candidates:
+            gains[event] = _gain(u, met, event)
     return picks
+
+
+def _gain(u: _Universe, met: dict[int, int], event: Event) -> Counter[str]:
+    """Techniques `event` would make detectable, with how many rules it would make usable."""
+    found: Counter[str] = Counter()
+    for rule in u.by_event[event]:
+        full = u.full[rule]
+        if met.get(rule, 0) != full and met.get(rule, 0) | u.needs[rule][event] == full:
+            found.update(u.techniques[rule])
+    return found
 
 
 def events_to_collect(
@@ -123,10 +167,12 @@ def events_to_collect(
     only = resolve_providers(cat, providers)
     rules_of = technique_rules(cat, filters, include_subtechniques)
     u = _universe(rule_events(cat, filters), set(scope.techniques), rules_of)
-    start, reachable, anywhere = _reach(u, have, only)
+    start, reachable, anywhere = _reach(u, set(have), only)
     covered = {t for t in scope.techniques if rules_of.get(t)}
     titles = _titles(cat)
-    rows = _rows(_greedy(u, start, only), u, len(start), len(scope.techniques), titles)
+    picks = _greedy(u, set(have), only)
+    rows = _rows(picks, u, len(start), len(scope.techniques), titles)
+    picked = len(start) + sum(len(gained) for _, gained in picks)
     page = rows[offset:offset + limit]
     nxt = None
     if offset + limit < len(rows):
@@ -140,6 +186,7 @@ def events_to_collect(
         in_scope=len(scope.techniques), detectable_at_start=len(start),
         reachable=len(reachable), outside_providers=len(anywhere - reachable),
         covered_without_events=len(covered - anywhere),
+        only_together=len(reachable) - picked,
         picks=page, total=len(rows), returned=len(page), next=nxt,
     )
 
@@ -150,13 +197,13 @@ def _choice_args(have: list[Event], only: list[str]) -> dict[str, list[str]]:
     return {**args, "providers": only} if only else args
 
 
-def _reach(u: _Universe, have: list[Event], only: list[str]) -> tuple[set[str], ...]:
-    """Detectable with `have`; reachable through `only`'s events (all if empty); reachable
-    through any event."""
-    start: set[str] = set().union(*(u.techniques.get(e, set()) for e in have))
-    reachable = set().union(start, *(t for e, t in u.techniques.items()
-                                     if not only or e[0] in only))
-    return start, reachable, set().union(start, *u.techniques.values())
+def _reach(u: _Universe, have: set[Event], only: list[str]) -> tuple[set[str], ...]:
+    """Detectable with `have`; with `have` and every event of `only`'s providers (all if
+    empty); with every event."""
+    start = u.detectable(u.met(have))
+    through = {e for e in u.by_event if not only or e[0] in only}
+    return (start, u.detectable(u.met(have | through)),
+            u.detectable(u.met(have | set(u.by_event))))
 
 
 def resolve_providers(cat: Catalog, providers: list[str] | None) -> list[str]:

@@ -132,6 +132,10 @@ class EventsToCollect(BaseModel):
     covered_without_events: int = Field(
         description="Techniques only rules with no known event cover (cloud, SaaS, Linux...); "
         "no event choice changes them.")
+    only_together: int = Field(
+        0, description="Reachable techniques no further single event adds: their rules need "
+        "two or more events not yet picked (an EQL sequence's steps, a Splunk data source "
+        "'A AND B'). The picks end before them.")
     picks: list[CollectPick]
     total: int = Field(description="Picks until no event adds a technique.")
     returned: int

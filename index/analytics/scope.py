@@ -193,15 +193,16 @@ def technique_rules(
     return _memo(cat, key, compute)
 
 
-def rule_events(cat: Catalog, filters: Filters) -> dict[int, set[Event]]:
-    """rule rowid -> the events it relies on, for rules passing the filters."""
-    def compute() -> dict[int, set[Event]]:
+def rule_events(cat: Catalog, filters: Filters) -> dict[int, dict[Event, int]]:
+    """rule rowid -> the events it relies on, each with the requirements it meets (a rule is
+    usable once each requirement bit has a collected event), for rules passing the filters."""
+    def compute() -> dict[int, dict[Event, int]]:
         rules = filtered_rules(cat, filters)
-        found: dict[int, set[Event]] = defaultdict(set)
-        for rowid, provider, event_id in cat.db.execute(
-                "SELECT rule, provider, event_id FROM rule_events"):
+        found: dict[int, dict[Event, int]] = defaultdict(dict)
+        for rowid, provider, event_id, clauses in cat.db.execute(
+                "SELECT rule, provider, event_id, clauses FROM rule_events"):
             if rowid in rules:
-                found[rowid].add((provider, event_id))
+                found[rowid][(provider, event_id)] = clauses
         return dict(found)
 
     return _memo(cat, ("rule_events", filters.model_dump_json()), compute)

@@ -183,7 +183,7 @@ def telemetry_gaps(
 
 def _classify(
     scope: Scope, recommended: dict[str, set[Event]], rules_of: dict[str, dict[int, RuleInfo]],
-    events_of: dict[int, set[Event]],
+    events_of: dict[int, dict[Event, int]],
 ) -> dict[str, list[TelemetryGapRow]]:
     """aligned / elsewhere / none, per technique with recommended events."""
     status: dict[str, list[TelemetryGapRow]] = {"aligned": [], "elsewhere": [], "none": []}

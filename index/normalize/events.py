@@ -22,9 +22,11 @@ Decisions:
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -57,6 +59,40 @@ def detected_event_ids(predicates: Iterable[Predicate]) -> list[int]:
         if text.isdigit():
             found[int(text)] = None
     return list(found)
+
+
+# Requirements one rule may have before `required_events` gives up on telling them apart.
+MAX_CLAUSES = 16
+
+
+def required_events(options: Sequence[Sequence[Sequence[EventRef]]]) -> list[EventRef]:
+    """The events a rule relies on, each with the requirements (`clauses`) it can meet.
+
+    `options` are a rule's alternatives, any one of which will do (a Splunk detection's data
+    sources); each is a list of parts that must all be collected (a data source's `A AND B`,
+    an EQL sequence's steps); each part a list of events any one of which will do (Sysmon 1
+    or Security 4688). Written as requirements that must each be met (one part of every
+    option, the smallest such sets), bit c of an event's `clauses` says it meets requirement
+    c. More than `MAX_CLAUSES` requirements (none on the real corpora) become one that any
+    event meets: optimistic, as every rule was before requirements were recorded.
+    """
+    kept = [[list(part) for part in option if part] for option in options]
+    kept = [option for option in kept if option]
+    refs: dict[tuple[str, int], EventRef] = {}
+    for option in kept:
+        for part in option:
+            for ref in part:
+                refs.setdefault((ref.provider, ref.event_id), ref)
+    if math.prod(len(option) for option in kept) > MAX_CLAUSES:
+        clauses = [frozenset(refs)]
+    else:
+        found = list(dict.fromkeys(
+            frozenset((r.provider, r.event_id) for part in combo for r in part)
+            for combo in itertools.product(*kept)))
+        clauses = [c for c in found if not any(other < c for other in found)]
+    return [ref.model_copy(update={"clauses": sum(1 << n for n, clause in enumerate(clauses)
+                                                  if key in clause)})
+            for key, ref in refs.items()]
 
 
 def _unique(refs: Iterable[EventRef]) -> list[EventRef]:
@@ -310,18 +346,19 @@ class ElasticEventMap:
         categories: list[str],
     ) -> list[EventRef]:
         """The events one rule relies on (see the class docstring). An EQL sequence's or
-        sample's are those of its steps, each mapped on its own: a step testing `event.code`
-        names its event without hiding the others' (`until` and missing-event steps, which
-        detect nothing, select none)."""
+        sample's are those of its steps, each mapped on its own and each a requirement of
+        its own (`required_events`): a step testing `event.code` names its event without
+        hiding the others' (`until` and missing-event steps, which detect nothing, select
+        none)."""
         steps: dict[str, list[Predicate]] = {}
         for pred in predicates:
             if pred.selection and _STEP.fullmatch(pred.selection):
                 steps.setdefault(pred.selection, []).append(pred)
         if not steps:
             return self._events(catalog, indices, predicates, categories)
-        return _unique(ref for step in steps.values()
-                       if any(p.polarity == "detect" for p in step)
-                       for ref in self._events(catalog, indices, step, []))
+        return required_events([[self._events(catalog, indices, step, [])
+                                 for step in steps.values()
+                                 if any(p.polarity == "detect" for p in step)]])
 
     def _events(
         self, catalog: EventCatalog, indices: list[str], predicates: list[Predicate],

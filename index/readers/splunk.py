@@ -50,7 +50,7 @@ import yaml
 from ..attack.matching import parse_technique_tag
 from ..errors import RuleFileError
 from ..models import EventRef, Rejection, RuleRecord
-from ..normalize.events import EventCatalog, detected_event_ids
+from ..normalize.events import EventCatalog, detected_event_ids, required_events
 from ..parsers import QueryParseError
 from ..parsers.spl import parse_spl
 from ..parsers.spl_macros import MacroLibrary
@@ -143,11 +143,12 @@ class DataSourceCatalog:
 
     def events_for(self, name: str) -> list[EventRef]:
         """The events a `data_source` entry names (see the class doc)."""
-        refs: list[EventRef] = []
-        for part in re.split(r"\s+AND\s+", " ".join(name.split()), flags=re.IGNORECASE):
-            if part:
-                refs.extend(self._part_events(part))
-        return refs
+        return [ref for part in self.parts_of(name) for ref in part]
+
+    def parts_of(self, name: str) -> list[list[EventRef]]:
+        """A `data_source` entry's parts joined with `AND`, each part's events."""
+        return [self._part_events(part) for part in
+                re.split(r"\s+AND\s+", " ".join(name.split()), flags=re.IGNORECASE) if part]
 
     def windows_provider(self, indices: list[str]) -> str | None:
         """The one catalog provider a search's data selection names, or None."""
@@ -432,17 +433,18 @@ def _parse(record: RuleRecord, search: str, support: Support) -> None:
 
 
 def _events(record: RuleRecord, support: Support) -> list[EventRef]:
-    """Events of the data sources, then those of `EventCode=` tests (deduplicated)."""
-    refs = [ref for name in record.data_sources
-            for ref in support.data_sources.events_for(name)]
+    """Events of the data sources, then those of `EventCode=` tests (deduplicated). Each
+    data source is one way to run the detection, its `AND` parts all needed; tested event
+    codes the data sources do not name are one more way (`required_events`)."""
+    options = [support.data_sources.parts_of(name) for name in record.data_sources]
     provider = support.data_sources.windows_provider(record.indices)
     if provider is not None:
-        refs += [support.data_sources.windows_event(provider, event_id)
-                 for event_id in detected_event_ids(record.predicates)]
-    unique: dict[tuple[str, int], EventRef] = {}
-    for ref in refs:
-        unique.setdefault((ref.provider, ref.event_id), ref)
-    return list(unique.values())
+        named = {(r.provider, r.event_id) for option in options for part in option
+                 for r in part}
+        tested = [support.data_sources.windows_event(provider, event_id)
+                  for event_id in detected_event_ids(record.predicates)]
+        options.append([[r for r in tested if (r.provider, r.event_id) not in named]])
+    return required_events(options)
 
 
 # --------------------------------------------------------------------------- summaries

@@ -4,7 +4,7 @@ from pathlib import Path
 import os
 import sqlite3
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 
 def open_catalog(path: Path) -> sqlite3.Connection:

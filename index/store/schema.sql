@@ -127,12 +127,15 @@ CREATE TABLE events (
 
 -- title: the one the rule gave (first non-empty), NULL when none; `events` takes each
 -- event's title from the first rule giving one, else from the event catalog.
+-- clauses: the rule's requirements the event can meet, one bit each (EventRef.clauses); a
+-- rule is usable once every bit of the OR of its rows' clauses has a collected event.
 CREATE TABLE rule_events (
     rule     INTEGER NOT NULL REFERENCES rules(rowid),
     provider TEXT NOT NULL,
     event_id INTEGER NOT NULL,
     origin   TEXT NOT NULL,
     title    TEXT,
+    clauses  INTEGER NOT NULL,
     PRIMARY KEY (rule, provider, event_id)
 ) WITHOUT ROWID;
 

@@ -75,7 +75,7 @@ class CatalogWriter:
             ),
         )
         self.conn.executemany(
-            "INSERT INTO rule_events VALUES (?,?,?,?,?)",
+            "INSERT INTO rule_events VALUES (?,?,?,?,?,?)",
             ((rowid, *key, *found) for key, found in _rule_events(rule).items()),
         )
 
@@ -156,13 +156,15 @@ class CatalogWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _rule_events(rule: RuleRecord) -> dict[tuple[str, int], list[str | None]]:
-    """(provider, event id) -> [origin of its first mention, first title given, or None]."""
-    found: dict[tuple[str, int], list[str | None]] = {}
+def _rule_events(rule: RuleRecord) -> dict[tuple[str, int], list[Any]]:
+    """(provider, event id) -> [origin of its first mention, first title given or None,
+    the requirements (`clauses`) of all its mentions]."""
+    found: dict[tuple[str, int], list[Any]] = {}
     for e in rule.events:
-        entry = found.setdefault((e.provider, e.event_id), [e.origin, None])
+        entry = found.setdefault((e.provider, e.event_id), [e.origin, None, 0])
         if entry[1] is None and e.title:
             entry[1] = e.title
+        entry[2] |= e.clauses
     return found
 
 
