@@ -11,16 +11,18 @@ Features register their tools from their own modules (`tools_core.py`, ...).
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from difflib import get_close_matches
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 from pydantic import (
     BaseModel, ConfigDict, ModelWrapValidatorHandler, TypeAdapter, ValidationError,
     create_model, model_validator,
@@ -90,7 +92,36 @@ def create_server(catalog_path: Path) -> MCPServer:
     for module in (tools_core, resources, tools_analytics, tools_search, tools_sources):
         module.register(server, context)
     _compact_listing(server)
+    _compact_answers(server)
     return server
+
+
+def _compact_answers(server: MCPServer) -> None:
+    """Send each answer's text block as compact JSON.
+
+    A tool's answer goes out twice: as structured content, and (as the protocol asks, for
+    clients that read only text) as the same JSON in a text block, which the SDK indents;
+    most clients hand the model the text. Compact JSON is the same data in about 30% fewer
+    bytes (T1559.001's coverage: 7.5 KB instead of 10.4 KB). The SDK still checks the
+    structured content against the tool's answer model.
+    """
+    manager = getattr(server, "_tool_manager", None)
+    for tool in manager.list_tools() if manager is not None else []:
+        tool.fn = _answered_compactly(tool.fn)
+
+
+def _answered_compactly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if not isinstance(result, BaseModel):
+            return result
+        data = result.model_dump(mode="json", by_alias=True)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return CallToolResult(content=[TextContent(type="text", text=text)],
+                              structured_content=data)
+
+    return call
 
 
 def _compact_listing(server: MCPServer) -> None:

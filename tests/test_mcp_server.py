@@ -80,6 +80,19 @@ async def test_get_rule_and_catalog_info_tools_answer(catalog_path: Path) -> Non
     assert info.structured_content["attack_version"] == "18.1"
 
 
+async def test_the_text_block_is_the_structured_answer_as_compact_json(
+    catalog_path: Path,
+) -> None:
+    async with Client(create_server(catalog_path), raise_exceptions=True) as client:
+        answer = await client.call_tool("get_technique_coverage", {"technique_id": "T1559.001"})
+    (block,) = answer.content
+    assert json.loads(block.text) == answer.structured_content
+    assert block.text == json.dumps(answer.structured_content, ensure_ascii=False,
+                                    separators=(",", ":"))
+    assert {r["title"] for r in answer.structured_content["rules"]["sigma"]} == \
+        T1559_001_SIGMA_TITLES
+
+
 async def test_a_bad_technique_id_is_an_error_the_model_can_act_on(catalog_path: Path) -> None:
     async with Client(create_server(catalog_path)) as client:
         result = await client.call_tool("get_technique_coverage", {"technique_id": "T1559.009"})
