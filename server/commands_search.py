@@ -59,7 +59,7 @@ def show_search(a: SearchResults) -> None:
                           ", ".join(r.matched_in), r.id)
         console.print(table)
     for s in a.suggestions:
-        console.print(f"did you mean [bold]{escape(s.term)}[/] ({s.rules} rules) "
+        console.print(f"did you mean [bold]{escape(s.term)}[/] ({render.plural(s.rules, 'rule')}) "
                       f"instead of {escape(s.instead_of)}?", highlight=False)
     for note in a.notes:
         console.print(f"[yellow]note[/] {escape(render.cli_words(note))}", highlight=False)

@@ -210,6 +210,15 @@ def test_no_hit_suggests_the_same_near_words_on_both_engines(both):
     assert {("dcomm", "dcom"), ("latral", "lateral")} <= near
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_suggestion_counts_what_searching_it_finds_under_the_same_filters(both, engine):
+    for filters in (None, Filters(vendors=["elastic"]), Filters(include_deprecated=True)):
+        answer = both.search_rules("dcomm", filters=filters, engine=engine)
+        assert answer.suggestions
+        for s in answer.suggestions:
+            assert s.rules == both.search_rules(s.term, filters=filters, engine=engine).total > 0
+
+
 def test_when_no_rule_holds_every_term_rules_holding_any_are_ranked(both):
     fts5, whoosh = (both.search_rules("dcom mimikatzz", engine=e) for e in ENGINES)
     assert fts5.match == whoosh.match == "any" and fts5.total == whoosh.total > 0

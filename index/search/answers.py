@@ -23,7 +23,7 @@ class SearchHit(RuleRow):
 class TermSuggestion(BaseModel):
     instead_of: str = Field(description="A query word that no rule holds.")
     term: str = Field(description="A near word that the catalog holds.")
-    rules: int = Field(description="Rules in the whole catalog holding it, before filters.")
+    rules: int = Field(description="Rules a search for it finds under the same filters.")
 
 
 class SearchResults(BaseModel):

@@ -49,8 +49,7 @@ def search_rules(db: sqlite3.Connection, index: TextIndex, request: SearchReques
     total, page, match = _ranked(db, index, terms, request) if terms else (0, [], "all")
 
     unknown = unknown_words(index, terms) if not total or match == "any" else []
-    suggestions = [TermSuggestion(instead_of=w, term=t, rules=n)
-                   for w, t, n in suggest(index, unknown)]
+    suggestions = _suggestions(db, index, unknown, request)
     return SearchResults(
         query=request.query, terms=[str(t) for t in terms], match=match, engine=index.engine,
         techniques=request.techniques or None, tactics=request.tactics or None,
@@ -61,12 +60,30 @@ def search_rules(db: sqlite3.Connection, index: TextIndex, request: SearchReques
     )
 
 
+def _suggestions(
+    db: sqlite3.Connection, index: TextIndex, unknown: list[str], request: SearchRequest
+) -> list[TermSuggestion]:
+    """Near words for the unknown ones, each with the rules a search for it would find
+    under the same filters (deprecated rules left out unless asked); none left out."""
+    rules = RuleFilter(*_rule_filter(request))
+    found = []
+    for typed, near, _ in suggest(index, unknown):
+        total, _ = index.search([Term((near,))], True, rules, 1, 0)
+        if total:
+            found.append(TermSuggestion(instead_of=typed, term=near, rules=total))
+    return found
+
+
+def _rule_filter(request: SearchRequest) -> tuple[str, tuple[Any, ...]]:
+    sql, args = _filter_sql(request)
+    return sql, tuple(args)
+
+
 def _ranked(
     db: sqlite3.Connection, index: TextIndex, terms: list[Term], request: SearchRequest
 ) -> tuple[int, list[Hit], Match]:
     """(total, page, match): all terms, else (several terms) any term."""
-    sql, args = _filter_sql(request)
-    rules = RuleFilter(sql, tuple(args))
+    rules = RuleFilter(*_rule_filter(request))
     for require_all in (True, False) if len(terms) > 1 else (True,):
         total, page = index.search(terms, require_all, rules, request.limit, request.offset)
         if total:
