@@ -318,7 +318,8 @@ class Catalog:
             rules=[self._field_match(rows[rowid], n) for rowid, n, _ in page],
             counts=dict(Counter(vendor for _, _, vendor in matched)),
             total=len(matched), returned=len(page), next=nxt,
-            notes=self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched))
+            notes=self._parent_name_hint(field, canonical)
+            + self._notes(filters, len(matched), offset) + _value_hint(asked, len(matched))
             + _other_vendors([m[2] for m in matched], {m[2] for m in page}, offset),
         )
 
@@ -364,6 +365,21 @@ class Catalog:
         hint = f" Closest fields: {', '.join(close)}." if close else ""
         raise InvalidArgument(f"Unknown field {shown(name)}.{hint} Any vendor's spelling "
                               "works, e.g. 'Image', 'process.executable' or 'process_path'.")
+
+    def _parent_name_hint(self, asked: str, canonical: str) -> list[str]:
+        """A note when a bare name (Splunk CIM's `process`, `user`) was read as one field of
+        the group it also names in ECS (`process.command_line` of `process.*`)."""
+        bare = asked.strip().lower()
+        if "." in bare or not canonical.lower().startswith(f"{bare}."):
+            return []
+        others = [r[0] for r in self.db.execute(  # a range of the indicator index
+            "SELECT ind_field FROM predicates WHERE ind_field > ? AND ind_field < ? "
+            "AND ind_field != ? GROUP BY ind_field ORDER BY COUNT(*) DESC LIMIT 3",
+            (f"{bare}.", f"{bare}/", canonical))]
+        example = f", e.g. {', '.join(others)}" if others else ""
+        return [f"{shown(asked.strip())} was read as {canonical} (a vendor's field of that "
+                f"name, e.g. Splunk CIM's); for another {bare}.* field name it in full"
+                f"{example}."]
 
     def _family_members(self, canonical: str) -> tuple[str, list[str]]:
         """The family a canonical field belongs to, and every field in it."""

@@ -255,3 +255,15 @@ def test_coverage_events_say_which_vendors_rules_rely_on_them(catalog):
     assert events[("Sysmon", 11)].vendors == {"splunk": 1}
     assert events[("Sysmon", 1)].vendors == {"elastic": 8, "splunk": 1}
     assert all(sum(e.vendors.values()) == e.rules for e in events.values())
+
+
+def test_a_bare_group_name_says_which_field_it_was_read_as(catalog):
+    # Splunk CIM's `process` is the command line; in ECS `process` is a group of fields.
+    answer = catalog.find_rules_by_field("process", limit=1)
+    assert answer.field == "process.command_line"
+    (note,) = [n for n in answer.notes if "was read as" in n]
+    assert note.startswith("'process' was read as process.command_line")
+    assert "process.name" in note or "process.executable" in note
+    # A vendor's own name for one field gets no such note.
+    assert not any("was read as" in n
+                   for n in catalog.find_rules_by_field("Image", limit=1).notes)
