@@ -26,6 +26,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _show_version(asked: bool) -> None:
+    if asked:
+        from . import package_version
+
+        typer.echo(f"rulecat {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print rulecat's version and exit.")] = False,
+) -> None:
+    """rulecat: detection rules (Sigma, Elastic, Splunk) and their ATT&CK coverage."""
+
+
 CatalogOpt = Annotated[Optional[Path], typer.Option(
     "--catalog", envvar="RULECAT_CATALOG",
     help="Catalog file (default: catalog.sqlite in the user data directory).")]

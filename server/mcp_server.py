@@ -32,6 +32,8 @@ from pydantic_core import PydanticCustomError
 from rulecat.index.api import Catalog
 from rulecat.index.errors import RulecatError
 
+from . import package_version
+
 INSTRUCTIONS = """\
 rulecat answers questions about detection rules (Sigma, Elastic, Splunk) and their MITRE
 ATT&CK coverage from a prebuilt catalog. Start with get_technique_coverage for a technique
@@ -86,7 +88,7 @@ def create_server(catalog_path: Path) -> MCPServer:
     """An MCP server answering from the catalog at `catalog_path`."""
     from . import resources, tools_analytics, tools_core, tools_search, tools_sources
 
-    server = MCPServer("rulecat", version=_version(), instructions=INSTRUCTIONS)
+    server = MCPServer("rulecat", version=package_version(), instructions=INSTRUCTIONS)
     context = ToolContext(catalog_path)
     # Each feature registers its own tools; add new modules to this tuple.
     for module in (tools_core, resources, tools_analytics, tools_search, tools_sources):
@@ -237,12 +239,3 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in schema.items()
             if k != "anyOf" and not (k == "default" and v is None)}
     return {**kept, **rest}
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("rulecat")
-    except PackageNotFoundError:
-        return "0"

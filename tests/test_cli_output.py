@@ -110,3 +110,10 @@ def test_errors_and_notes_name_cli_commands_not_mcp_tools(catalog_path: Path) ->
     out = _cli("rules-by-field", "--catalog", str(catalog_path), "Image", "--limit", "3")
     assert out.returncode == 0
     assert "pass --vendor for one vendor's" in " ".join(out.stdout.split())
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    out = _cli("--version")
+    assert out.returncode == 0 and out.stdout == f"rulecat {version('rulecat')}\n"
