@@ -242,7 +242,7 @@ class ReportSummary(BaseModel):
     parsed: list[str] = Field(
         default_factory=list,
         description="Per source and query language: rules read whole into predicates of all "
-                    "its rules, e.g. `elastic eql 1081/1081`.")
+                    "its rules, e.g. `elastic/eql 1081/1081`.")
     unknown_techniques: list[str]
     unmapped_fields: list[str] = Field(description="Most used unmapped `vendor:field`, top 10.")
     unmapped_fields_total: int

@@ -522,7 +522,7 @@ class Catalog:
         limit, offset = _check_page(limit, offset)
         for name, given in (("a", a), ("b", b)):
             if given not in self.source_names:
-                raise InvalidArgument(f"Unknown source {name}={shown(given)}. "
+                raise InvalidArgument(f"Unknown source {shown(given)} (as {name}). "
                                       f"Valid sources: {', '.join(self.source_names)}.")
         if a == b:
             raise InvalidArgument(f"a and b are both {shown(a)}; pass two different sources.")
@@ -745,7 +745,7 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
         rejections=[f"{r['source']}:{r['path']}:{r['line'] or ''}: {r['reason']}"
                     for r in rejections[:20]],
         rejections_total=len(rejections), unparsed_rules=len(report["unparsed"]),
-        parsed=[f"{s['name']} {language} {n['parsed']}/{n['rules']}" for s in sources
+        parsed=[_parse_rate(s["name"], language, n) for s in sources
                 for language, n in (s.get("languages") or {}).items()],
         unknown_techniques=[f"{u['technique_id']} ({_rules(u['rules'])})"
                             for u in report["unknown_techniques"]],
@@ -759,6 +759,13 @@ def _report_summary(report: dict[str, Any]) -> ReportSummary:
                     and s["files_read"] == s["files_indexed"] + s["files_rejected"]
                     for s in sources),
     )
+
+
+def _parse_rate(source: str, language: str, stats: dict[str, int]) -> str:
+    """`elastic/eql 1081/1081`; rules without a query (machine learning) are counted apart."""
+    if language == "none":
+        return f"{source}: {stats['rules']} without a query"
+    return f"{source}/{language} {stats['parsed']}/{stats['rules']}"
 
 
 def _other_vendors(vendors: list[str], shown: Iterable[str], offset: int) -> list[str]:

@@ -50,7 +50,8 @@ def search(
 
 def show_search(a: SearchResults) -> None:
     terms = " ".join(a.terms) or "(nothing to search for)"
-    console.print(f"[bold]{escape(terms)}[/]: {a.total} rules (match {a.match}, {a.engine})",
+    console.print(f"[bold]{escape(terms)}[/]: {render.plural(a.total, 'rule')} "
+                  f"(match {a.match}, {a.engine})",
                   highlight=False)
     if a.results:
         table = Table("level", "title · why", "found in", "id", markup=True)

@@ -293,8 +293,8 @@ def show_rule(a: RuleDetail) -> None:
                                ("exclusions", a.exclusions, "excluded by")):
         if not rows:
             continue
-        table = Table("selection", "field", "op", "value", reach, title=title,
-                      title_justify="left")
+        table = Table("selection", "field (as the rule writes it)", "op", "value", reach,
+                      title=title, title_justify="left")
         for p in rows:
             n = p.exclusion_reach if p.exclusion_reach is not None else p.corpus_reach
             field = tested(p.vendor_field or "(keyword)", p.transforms)
@@ -381,7 +381,12 @@ TOOL_COMMANDS = {
     "navigator_layer": "layer", "compare_sources": "compare",
 }
 _TOOL_NAME = re.compile(rf"\b({'|'.join(TOOL_COMMANDS)})\b")
-_ARGUMENTS = {"vendors=[...]": "--vendor", "sources=[...]": "--source-name"}
+_ARGUMENTS = {
+    "vendors=[...]": "--vendor", "sources=[...]": "--source-name",
+    "page with offset and the answer's `next`": "page with --offset",
+    "narrow with techniques, tactics, levels or vendors":
+        "narrow with --technique, --tactic, --level or --vendor",
+}
 
 
 def cli_words(text: str) -> str:

@@ -110,6 +110,8 @@ def test_errors_and_notes_name_cli_commands_not_mcp_tools(catalog_path: Path) ->
     out = _cli("rules-by-field", "--catalog", str(catalog_path), "Image", "--limit", "3")
     assert out.returncode == 0
     assert "pass --vendor for one vendor's" in " ".join(out.stdout.split())
+    out = _cli("coverage", "--catalog", str(catalog_path), "T1003", "--limit", "0")
+    assert out.returncode == 2 and "page with --offset." in out.stderr
 
 
 def test_version() -> None:

@@ -89,7 +89,7 @@ def test_compare_the_other_way_pages_and_finds_the_original(acme) -> None:
 
 
 @pytest.mark.parametrize(("a", "b", "message"), [
-    ("acne", "sigma", "Unknown source a='acne'. Valid sources: acme, sigma."),
+    ("acne", "sigma", "Unknown source 'acne' (as a). Valid sources: acme, sigma."),
     ("acme", "x" * 10_000, "Valid sources: acme, sigma."),
     ("acme", "acme", "pass two different sources"),
 ])
