@@ -62,6 +62,11 @@ def show_search(a: SearchResults) -> None:
     for s in a.suggestions:
         console.print(f"did you mean [bold]{escape(s.term)}[/] ({render.plural(s.rules, 'rule')}) "
                       f"instead of {escape(s.instead_of)}?", highlight=False)
+    if a.longer_words:
+        listed = ", ".join(f"{escape(w.word)} ({render.plural(w.rules, 'rule')})"
+                           for w in a.longer_words)
+        console.print(f"[dim]words match whole; longer words to search too: {listed}[/]",
+                      highlight=False)
     for note in a.notes:
         console.print(f"[yellow]note[/] {escape(render.cli_words(note))}", highlight=False)
     if a.next:

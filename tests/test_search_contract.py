@@ -219,6 +219,16 @@ def test_a_suggestion_counts_what_searching_it_finds_under_the_same_filters(both
             assert s.rules == both.search_rules(s.term, filters=filters, engine=engine).total > 0
 
 
+def test_longer_words_beginning_with_a_query_word_are_offered_the_same_on_both_engines(both):
+    fts5, whoosh = (both.search_rules("kerberoast", engine=e) for e in ENGINES)
+    assert fts5.longer_words == whoosh.longer_words
+    offered = {w.word: w.rules for w in fts5.longer_words}
+    # Words match whole: "Kerberoasting" titles are not hits for kerberoast, but offered.
+    assert offered["kerberoasting"] == both.search_rules("kerberoasting").total > fts5.total
+    assert all(w.begins_with == "kerberoast" for w in fts5.longer_words)
+    assert both.search_rules("regsvr32.exe").longer_words == []  # phrases: none
+
+
 def test_when_no_rule_holds_every_term_rules_holding_any_are_ranked(both):
     fts5, whoosh = (both.search_rules("dcom mimikatzz", engine=e) for e in ENGINES)
     assert fts5.match == whoosh.match == "any" and fts5.total == whoosh.total > 0

@@ -26,6 +26,13 @@ class TermSuggestion(BaseModel):
     rules: int = Field(description="Rules a search for it finds under the same filters.")
 
 
+class LongerWord(BaseModel):
+    begins_with: str = Field(description="A query word.")
+    word: str = Field(description="A longer word the catalog holds (kerberoast -> "
+                                  "kerberoasting, cobalt -> cobaltstrike).")
+    rules: int = Field(description="Rules a search for it finds under the same filters.")
+
+
 class SearchResults(BaseModel):
     query: str
     terms: list[str] = Field(description=(
@@ -45,4 +52,7 @@ class SearchResults(BaseModel):
     next: dict[str, Any] | None = Field(None, description="Arguments for the next page.")
     suggestions: list[TermSuggestion] = Field(
         default_factory=list, description="Near words for query words no rule holds.")
+    longer_words: list[LongerWord] = Field(
+        default_factory=list, description="Words match whole: these longer words that begin "
+        "with a query word are not searched; search them too to widen the answer.")
     notes: list[str] = Field(default_factory=list, description="Why an answer may be empty.")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from ..answers import Filters
 from ..errors import InvalidArgument
 from .analyzer import Term, parse_query
-from .answers import Match, SearchHit, SearchResults, TermSuggestion
+from .answers import LongerWord, Match, SearchHit, SearchResults, TermSuggestion
 from .base import Hit, RuleFilter, TextIndex
 from .fts5 import stored_documents
 from .snippets import Explainer
@@ -50,12 +51,13 @@ def search_rules(db: sqlite3.Connection, index: TextIndex, request: SearchReques
 
     unknown = unknown_words(index, terms) if not total or match == "any" else []
     suggestions = _suggestions(db, index, unknown, request)
+    longer = _longer_words(index, terms, request)
     return SearchResults(
         query=request.query, terms=[str(t) for t in terms], match=match, engine=index.engine,
         techniques=request.techniques or None, tactics=request.tactics or None,
         levels=request.levels or None, filters=request.filters,
         results=_explained(db, page, terms), total=total, returned=len(page),
-        next=_next(request, total), suggestions=suggestions,
+        next=_next(request, total), suggestions=suggestions, longer_words=longer,
         notes=[*index.notes, *_notes(request, terms, total, match, unknown)],
     )
 
@@ -71,6 +73,36 @@ def _suggestions(
         total, _ = index.search([Term((near,))], True, rules, 1, 0)
         if total:
             found.append(TermSuggestion(instead_of=typed, term=near, rules=total))
+    return found
+
+
+# Longer words: only for query words this long, at most this many per word, chosen among
+# the most widely held `LONGER_POOL` words that begin with it.
+LONGER_MIN_CHARS = 4
+LONGER_PER_WORD = 3
+LONGER_POOL = 200
+
+
+def _longer_words(index: TextIndex, terms: list[Term], request: SearchRequest) -> list[LongerWord]:
+    """Words the catalog holds that begin with a one-word query term (words match whole, so
+    `kerberoast` does not find `Kerberoasting`), the most widely held first, each with what
+    searching it finds under the same filters."""
+    rules = RuleFilter(*_rule_filter(request))
+    found: list[LongerWord] = []
+    for term in terms:
+        (word,) = term.words if len(term.words) == 1 else ("",)
+        if len(word) < LONGER_MIN_CHARS:
+            continue
+        pool = [w for w in islice(index.vocabulary(word), LONGER_POOL) if w != word]
+        by_use = sorted(pool, key=lambda w: (-index.rules_with(w), w))
+        kept = 0
+        for longer in by_use:
+            total, _ = index.search([Term((longer,))], True, rules, 1, 0)
+            if total:
+                found.append(LongerWord(begins_with=word, word=longer, rules=total))
+                kept += 1
+            if kept == LONGER_PER_WORD:
+                break
     return found
 
 
