@@ -76,11 +76,15 @@ def _suggestions(
     return found
 
 
-# Longer words: only for query words this long, at most this many per word, chosen among
-# the most widely held `LONGER_POOL` words that begin with it.
+# Longer words: for queries of at most `LONGER_WORDS` words this long, at most this many
+# per word, chosen among the most widely held `LONGER_POOL` words that begin with it,
+# counting at most `LONGER_TRIES` of them under the filters (each a search: a long query
+# stays cheap).
 LONGER_MIN_CHARS = 4
+LONGER_WORDS = 4
 LONGER_PER_WORD = 3
-LONGER_POOL = 200
+LONGER_POOL = 100
+LONGER_TRIES = 5
 
 
 def _longer_words(index: TextIndex, terms: list[Term], request: SearchRequest) -> list[LongerWord]:
@@ -89,20 +93,15 @@ def _longer_words(index: TextIndex, terms: list[Term], request: SearchRequest) -
     searching it finds under the same filters."""
     rules = RuleFilter(*_rule_filter(request))
     found: list[LongerWord] = []
-    for term in terms:
-        (word,) = term.words if len(term.words) == 1 else ("",)
-        if len(word) < LONGER_MIN_CHARS:
-            continue
+    words = dict.fromkeys(t.words[0] for t in terms
+                          if len(t.words) == 1 and len(t.words[0]) >= LONGER_MIN_CHARS)
+    for word in words if len(words) <= LONGER_WORDS else ():
         pool = [w for w in islice(index.vocabulary(word), LONGER_POOL) if w != word]
         by_use = sorted(pool, key=lambda w: (-index.rules_with(w), w))
-        kept = 0
-        for longer in by_use:
-            total, _ = index.search([Term((longer,))], True, rules, 1, 0)
-            if total:
-                found.append(LongerWord(begins_with=word, word=longer, rules=total))
-                kept += 1
-            if kept == LONGER_PER_WORD:
-                break
+        counted = ((w, index.search([Term((w,))], True, rules, 1, 0)[0])
+                   for w in by_use[:LONGER_TRIES])
+        found += [LongerWord(begins_with=word, word=w, rules=n)
+                  for w, n in counted if n][:LONGER_PER_WORD]
     return found
 
 
