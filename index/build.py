@@ -150,6 +150,12 @@ def _build(
         attack_source=str(inputs.attack),
     )
     plan = _plan_update(catalog, ctx, report, stages, progress) if incremental else None
+    if plan is not None and plan.unchanged():
+        # Nothing to write: the catalog stays, and its file (a server keeps it open).
+        return plan.previous.model_copy(update={
+            "mode": "unchanged", "full_reason": None, "files_reread": [], "files_added": [],
+            "files_removed": [], "seconds": round(time.perf_counter() - started, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in stages.items()}})
     with stage(stages, "copy" if plan else "open"):
         writer = CatalogWriter(catalog, start_from=catalog if plan else None)
     try:

@@ -110,6 +110,12 @@ class Plan:
     sources: list[SourcePlan]
     previous: BuildReport  # the updated catalog's report
 
+    def unchanged(self) -> bool:
+        """No file added, removed or changed, even in its stat: nothing to write."""
+        return all(not (p.changed or p.added or p.removed or p.requalified)
+                   and p.stamps == {rel: row.stamp for rel, row in p.stored.items()}
+                   for p in self.sources)
+
     def kept_details(self) -> dict[str, dict[str, Any]]:
         """Reader summaries of the sources no rule file of which changed, as reported."""
         untouched = {p.spec.name for p in self.sources if not p.reads and not p.removed}

@@ -86,9 +86,10 @@ class BuildReport(BaseModel):
     started: str
     seconds: float
     stage_seconds: dict[str, float] = Field(default_factory=dict)
-    mode: Literal["full", "incremental"] = Field(
+    mode: Literal["full", "incremental", "unchanged"] = Field(
         "full", description="incremental: a copy of the previous catalog, updated from the "
-        "files that changed since it was built.")
+        "files that changed since it was built; unchanged: no file changed, the catalog was "
+        "kept as it was (this report is its build's, with this run's time).")
     full_reason: str | None = Field(
         None, description="Why a full build ran when an incremental one was asked for.")
     files_reread: list[str] = Field(

@@ -157,7 +157,8 @@ def build_progress() -> Iterator[object]:
 
 def show_report(report) -> None:  # type: ignore[no-untyped-def]
     table = Table("source", "files seen", "skipped", "read", "rejected", "rules", "unparsed",
-                  "predicates", title=f"Built {report.catalog} in {report.seconds:.1f} s")
+                  "predicates", title=f"{'Checked' if report.mode == 'unchanged' else 'Built'} "
+                  f"{report.catalog} in {report.seconds:.1f} s")
     for s in report.sources:
         table.add_row(s.name, *map(str, (s.files_seen, s.files_skipped, s.files_read,
                                          s.files_rejected, s.rules_indexed, s.rules_unparsed,
@@ -174,7 +175,10 @@ def show_report(report) -> None:  # type: ignore[no-untyped-def]
     console.print(f"ATT&CK {report.attack_version}; unknown technique IDs: "
                   f"{len(report.unknown_techniques)}; unmapped fields: "
                   f"{len(report.unmapped_fields)}; counts add up: {report.adds_up()}")
-    if report.mode == "incremental":
+    if report.mode == "unchanged":
+        console.print(f"unchanged: no source file changed since the build of {report.started}; "
+                      "the catalog was kept.", highlight=False, markup=False)
+    elif report.mode == "incremental":
         changed = [("re-read", report.files_reread), ("added", report.files_added),
                    ("removed", report.files_removed)]
         console.print("incremental: " + "; ".join(
