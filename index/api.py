@@ -408,8 +408,7 @@ class Catalog:
             falsepositives=doc["falsepositives"], related_rules=doc["related_rules"],
             grouping_fields=doc.get("grouping_fields", []), indices=doc.get("indices", []),
             data_sources=doc.get("data_sources", []), extra=doc.get("extra", {}),
-            events=self._rule_events(r["rowid"]),
-            events_needed=self._events_needed(r["rowid"]), parsed=bool(r["parsed"]),
+            **self._rule_events(r["rowid"]), parsed=bool(r["parsed"]),
             unparsed_reason=r["unparsed_reason"],
             detection=[p for p in preds if p.polarity == "detect"],
             exclusions=[p for p in preds if p.polarity == "exclude"],
@@ -441,25 +440,22 @@ class Catalog:
         return [TechniqueRef(id=r[0], name=r[1] or None, known=bool(r[2]))
                 for r in self.db.execute(sql, (rowid,))]
 
-    def _rule_events(self, rowid: int) -> list[RuleEvent]:
-        sql = """SELECT e.provider, e.event_id, COALESCE(ev.title, ''), e.origin
+    def _rule_events(self, rowid: int) -> dict[str, Any]:
+        """`events` and `events_needed` of `RuleDetail` (the requirements, listed when there
+        are several: each one's events, any of which meets it)."""
+        sql = """SELECT e.provider, e.event_id, COALESCE(ev.title, ''), e.origin, e.clauses
                  FROM rule_events e LEFT JOIN events ev
                  ON ev.provider = e.provider AND ev.event_id = e.event_id WHERE e.rule = ?
                  ORDER BY e.provider, e.event_id"""
-        return [RuleEvent(provider=r[0], event_id=r[1], title=r[2], origin=r[3])
-                for r in self.db.execute(sql, (rowid,))]
-
-    def _events_needed(self, rowid: int) -> list[list[str]]:
-        """The rule's requirements, when it has more than one (see `RuleDetail`)."""
-        rows = self.db.execute("SELECT provider, event_id, clauses FROM rule_events "
-                               "WHERE rule = ?", (rowid,)).fetchall()
+        rows = self.db.execute(sql, (rowid,)).fetchall()
         bits = 0
-        for _, _, clauses in rows:
-            bits |= clauses
-        if bits.bit_count() < 2:
-            return []
-        return [[f"{p} {i}" for p, i, clauses in rows if clauses >> n & 1]
-                for n in range(bits.bit_length()) if bits >> n & 1]
+        for row in rows:
+            bits |= row[4]
+        needed = [[f"{r[0]} {r[1]}" for r in rows if r[4] >> n & 1]
+                  for n in range(bits.bit_length()) if bits >> n & 1]
+        return {"events": [RuleEvent(provider=r[0], event_id=r[1], title=r[2], origin=r[3])
+                           for r in rows],
+                "events_needed": needed if len(needed) > 1 else []}
 
     # -- full-text search --------------------------------------------------------------
 

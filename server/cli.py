@@ -26,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 def _show_version(asked: bool) -> None:
     if asked:
         from . import package_version

@@ -50,8 +50,11 @@ def search_rules(db: sqlite3.Connection, index: TextIndex, request: SearchReques
     total, page, match = _ranked(db, index, terms, request) if terms else (0, [], "all")
 
     unknown = unknown_words(index, terms) if not total or match == "any" else []
-    suggestions = _suggestions(db, index, unknown, request)
-    longer = _longer_words(index, terms, request)
+    rules = _rule_filter(request)
+    suggestions = [TermSuggestion(instead_of=typed, term=near, rules=n)
+                   for typed, near, _ in suggest(index, unknown)
+                   if (n := _count(index, near, rules))]
+    longer = _longer_words(index, terms, rules)
     return SearchResults(
         query=request.query, terms=[str(t) for t in terms], match=match, engine=index.engine,
         techniques=request.techniques or None, tactics=request.tactics or None,
@@ -62,18 +65,10 @@ def search_rules(db: sqlite3.Connection, index: TextIndex, request: SearchReques
     )
 
 
-def _suggestions(
-    db: sqlite3.Connection, index: TextIndex, unknown: list[str], request: SearchRequest
-) -> list[TermSuggestion]:
-    """Near words for the unknown ones, each with the rules a search for it would find
-    under the same filters (deprecated rules left out unless asked); none left out."""
-    rules = RuleFilter(*_rule_filter(request))
-    found = []
-    for typed, near, _ in suggest(index, unknown):
-        total, _ = index.search([Term((near,))], True, rules, 1, 0)
-        if total:
-            found.append(TermSuggestion(instead_of=typed, term=near, rules=total))
-    return found
+def _count(index: TextIndex, word: str, rules: RuleFilter) -> int:
+    """Rules a search for `word` finds under the request's filters: what a suggested or
+    longer word is shown with (deprecated rules left out unless asked)."""
+    return index.search([Term((word,))], True, rules, 1, 0)[0]
 
 
 # Longer words: for queries of at most `LONGER_WORDS` words this long, at most this many
@@ -87,34 +82,32 @@ LONGER_POOL = 100
 LONGER_TRIES = 5
 
 
-def _longer_words(index: TextIndex, terms: list[Term], request: SearchRequest) -> list[LongerWord]:
+def _longer_words(index: TextIndex, terms: list[Term], rules: RuleFilter) -> list[LongerWord]:
     """Words the catalog holds that begin with a one-word query term (words match whole, so
     `kerberoast` does not find `Kerberoasting`), the most widely held first, each with what
     searching it finds under the same filters."""
-    rules = RuleFilter(*_rule_filter(request))
     found: list[LongerWord] = []
     words = dict.fromkeys(t.words[0] for t in terms
                           if len(t.words) == 1 and len(t.words[0]) >= LONGER_MIN_CHARS)
     for word in words if len(words) <= LONGER_WORDS else ():
         pool = [w for w in islice(index.vocabulary(word), LONGER_POOL) if w != word]
         by_use = sorted(pool, key=lambda w: (-index.rules_with(w), w))
-        counted = ((w, index.search([Term((w,))], True, rules, 1, 0)[0])
-                   for w in by_use[:LONGER_TRIES])
+        counted = ((w, _count(index, w, rules)) for w in by_use[:LONGER_TRIES])
         found += [LongerWord(begins_with=word, word=w, rules=n)
                   for w, n in counted if n][:LONGER_PER_WORD]
     return found
 
 
-def _rule_filter(request: SearchRequest) -> tuple[str, tuple[Any, ...]]:
+def _rule_filter(request: SearchRequest) -> RuleFilter:
     sql, args = _filter_sql(request)
-    return sql, tuple(args)
+    return RuleFilter(sql, tuple(args))
 
 
 def _ranked(
     db: sqlite3.Connection, index: TextIndex, terms: list[Term], request: SearchRequest
 ) -> tuple[int, list[Hit], Match]:
     """(total, page, match): all terms, else (several terms) any term."""
-    rules = RuleFilter(*_rule_filter(request))
+    rules = _rule_filter(request)
     for require_all in (True, False) if len(terms) > 1 else (True,):
         total, page = index.search(terms, require_all, rules, request.limit, request.offset)
         if total:
